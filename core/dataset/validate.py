@@ -1,0 +1,332 @@
+"""Validation of a whole dataset: every record checked, token-counted, and the file judged.
+
+Per-record work (`rules.check_line`) runs over ranges of records, in this process or in worker
+processes that each read their byte range of the file themselves; results are kept per record in
+compact columns and cached, so after an edit only the edited records are checked again. The
+file-level rules (too few examples, mixed formats, duplicates, several system prompts) run over
+the columns afterwards.
+
+Worker processes are started with forkserver (spawn where there is none), never forked from the
+caller: the TUI calls this from a thread, and forking a process with live threads can deadlock.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import threading
+from array import array
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from core.dataset import base_models, rules
+from core.dataset.base_models import BaseModel
+from core.dataset.rules import CHAT, CODES, INVALID, PREFERENCE, Checked, Finding, Problem
+from core.dataset.store import Dataset, Line, Run
+from core.dataset.tokens import Counter
+
+CHUNK = 20_000  # records per task: progress is reported and cancel is checked this often
+PROCESS_THRESHOLD = 60_000  # below this, starting workers costs more than it saves
+
+Progress = Callable[[int, int], None]
+
+
+class Cancelled(Exception):
+    """Validation was cancelled; nothing was half-recorded."""
+
+
+@dataclass
+class Columns:
+    """Per-record results for a range of records, one compact array per number."""
+
+    kind: array = field(default_factory=lambda: array("b"))
+    tokens: array = field(default_factory=lambda: array("q"))
+    messages: array = field(default_factory=lambda: array("q"))
+    system_tokens: array = field(default_factory=lambda: array("q"))
+    user_tokens: array = field(default_factory=lambda: array("q"))
+    assistant_tokens: array = field(default_factory=lambda: array("q"))
+    duplicate_key: array = field(default_factory=lambda: array("Q"))
+    system_key: array = field(default_factory=lambda: array("Q"))
+    problems: dict[int, list[Problem]] = field(default_factory=dict)  # sparse: record -> problems
+
+    NUMBERS = ("kind", "tokens", "messages", "system_tokens", "user_tokens", "assistant_tokens", "duplicate_key", "system_key")
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def add(self, checked: Checked) -> None:
+        if checked.problems:
+            self.problems[len(self.kind)] = checked.problems
+        self.kind.append(checked.kind)
+        self.tokens.append(checked.tokens)
+        self.messages.append(checked.messages)
+        self.system_tokens.append(checked.system_tokens)
+        self.user_tokens.append(checked.user_tokens)
+        self.assistant_tokens.append(checked.assistant_tokens)
+        self.duplicate_key.append(checked.duplicate_key)
+        self.system_key.append(checked.system_key)
+
+    def extend(self, other: Columns, lo: int = 0, hi: int | None = None) -> None:
+        """Append records lo..hi-1 of `other`."""
+        hi = len(other) if hi is None else hi
+        base = len(self.kind)
+        for name in self.NUMBERS:
+            getattr(self, name).extend(getattr(other, name)[lo:hi])
+        for k, problems in other.problems.items():
+            if lo <= k < hi:
+                self.problems[base + k - lo] = problems
+
+    def one(self, k: int) -> Checked:
+        values = {name: getattr(self, name)[k] for name in self.NUMBERS}
+        return Checked(problems=self.problems.get(k), **values)
+
+
+def check_records(raws: Iterable[bytes], model: BaseModel) -> Columns:
+    """Check records one after another in this process."""
+    counter = Counter(model.encoding)
+    columns = Columns()
+    enabled = gc.isenabled()
+    gc.disable()  # nothing here makes cycles; collecting during a bulk load is pure cost
+    try:
+        for raw in raws:
+            columns.add(rules.check_line(raw, counter, model))
+    finally:
+        if enabled:
+            gc.enable()
+    return columns
+
+
+def _records_in(data: bytes) -> list[bytes]:
+    """The record lines of a byte range (blank lines skipped, line endings stripped)."""
+    out = []
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line and (line[0] == 123 or line.strip()):
+            out.append(line)
+    return out
+
+
+def check_file_range(path: str, start: int, end: int, count: int, model_name: str) -> Columns:
+    """Worker task: check the `count` records in bytes start..end of the file at `path`."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    raws = _records_in(data)
+    if len(raws) != count:
+        raise RuntimeError(f"{path} changed while it was being validated")
+    return check_records(raws, base_models.lookup(model_name))
+
+
+def _pool_context():
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+@dataclass
+class Report:
+    """The verdict on one dataset for one model."""
+
+    path: str
+    model: BaseModel
+    columns: Columns
+    findings: list[Finding]
+    records: int
+    format: str  # chat, preference, mixed, unknown, empty
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def valid_examples(self) -> int:
+        bad = sum(1 for problems in self.columns.problems.values() if any(CODES[p[0]][0] == "error" for p in problems))
+        return self.records - bad
+
+    def by_code(self) -> dict[str, list[Finding]]:
+        groups: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            groups.setdefault(finding.code, []).append(finding)
+        return groups
+
+    def for_line(self, line: int) -> list[Finding]:
+        return [f for f in self.findings if f.line == line]
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "model": self.model.name,
+            "format": self.format,
+            "records": self.records,
+            "valid_examples": self.valid_examples,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "by_code": {
+                code: {"severity": CODES[code][0], "count": len(group), "lines": [f.line for f in group if f.line is not None]}
+                for code, group in sorted(self.by_code().items())
+            },
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+class Validator:
+    """Validates one dataset, remembering per-record results between runs (one per model)."""
+
+    def __init__(self, dataset: Dataset, model: str | BaseModel | None = None):
+        self.dataset = dataset
+        self.model = model if isinstance(model, BaseModel) else base_models.lookup(model)
+        self._runs: dict[int, Columns] = {}  # id(source) -> columns of all its records
+        self._lines: dict[bytes, Checked] = {}  # new records, by their bytes
+
+    def run(self, *, progress: Progress | None = None, cancel: threading.Event | None = None, workers: int | None = None) -> Report:
+        ds = self.dataset
+        pieces = ds.pieces()
+        todo = [p.source for p in pieces if isinstance(p, Run) and id(p.source) not in self._runs]
+        total = sum(len(s.index) for s in {id(s): s for s in todo}.values())
+        done = 0
+        for source in {id(s): s for s in todo}.values():
+            self._runs[id(source)] = self._check_source(source, progress, cancel, workers, done, total)
+            done += len(source.index)
+        columns = Columns()
+        for piece in pieces:
+            if isinstance(piece, Run):
+                columns.extend(self._runs[id(piece.source)], piece.lo, piece.hi)
+            else:
+                checked = self._lines.get(piece.raw)
+                if checked is None:
+                    checked = self._lines[piece.raw] = rules.check_line(piece.raw, Counter(self.model.encoding), self.model)
+                columns.add(checked)
+        if progress is not None:
+            progress(total, total)
+        return _judge(ds, self.model, columns)
+
+    def _check_source(self, source, progress, cancel, workers, done, total) -> Columns:
+        index = source.index
+        n = len(index)
+        ranges = [(lo, min(lo + CHUNK, n)) for lo in range(0, n, CHUNK)]
+        workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        results: dict[int, Columns] = {}
+        if workers > 1 and n >= PROCESS_THRESHOLD and self.dataset.path.exists():
+            path = str(self.dataset.path)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+                futures = {
+                    pool.submit(check_file_range, path, index.starts[lo], index.span_end(hi - 1), hi - lo, self.model.name): lo
+                    for lo, hi in ranges
+                }
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        lo = futures[future]
+                        results[lo] = future.result()
+                        done += len(results[lo])
+                        if progress is not None:
+                            progress(done, total)
+                    if cancel is not None and cancel.is_set():
+                        for future in pending:
+                            future.cancel()
+                        raise Cancelled()
+        else:
+            for lo, hi in ranges:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                results[lo] = check_records((source.record(k) for k in range(lo, hi)), self.model)
+                done += hi - lo
+                if progress is not None:
+                    progress(done, total)
+        columns = Columns()
+        for lo, _ in ranges:
+            columns.extend(results[lo])
+        return columns
+
+
+def _judge(ds: Dataset, model: BaseModel, columns: Columns) -> Report:
+    """Turn per-record results into findings with line numbers, then apply the file-level rules."""
+    findings: list[Finding] = []
+    n = len(columns)
+    if ds.bom:
+        findings.append(Finding("utf8-bom", "the file starts with a UTF-8 byte-order mark; some tools reject it", None, fix="save without the BOM"))
+    chats, preferences = columns.kind.count(CHAT), columns.kind.count(PREFERENCE)
+    record_findings: dict[int, list[Finding]] = {}
+    for k, problems in columns.problems.items():
+        line = ds.lineno(k)
+        record_findings[k] = [rules.make_finding(p, line) for p in problems]
+    # Exact duplicates: every later copy names the first.
+    first_seen: dict[int, int] = {}
+    for k, key in enumerate(columns.duplicate_key):
+        if key == 0:
+            continue
+        first = first_seen.setdefault(key, k)
+        if first != k and _same(ds, first, k):
+            first_line = ds.lineno(first)
+            record_findings.setdefault(k, []).append(
+                Finding("duplicate-example", f"an exact copy of the example on line {first_line}", ds.lineno(k), fix="delete this copy", related_line=first_line)
+            )
+    for k in sorted(record_findings):
+        findings.extend(record_findings[k])
+    valid = n - sum(1 for problems in columns.problems.values() if any(CODES[p[0]][0] == "error" for p in problems))
+    if valid < base_models.MIN_EXAMPLES:
+        findings.append(
+            Finding(
+                "too-few-examples",
+                f"{valid} valid example{'s' if valid != 1 else ''}; the service requires at least {base_models.MIN_EXAMPLES}",
+                None,
+                fix="add examples (50–100 good ones is a common starting point)",
+            )
+        )
+    if chats and preferences:
+        minority, name = (PREFERENCE, "preference") if preferences <= chats else (CHAT, "chat")
+        first = columns.kind.index(minority)
+        findings.append(
+            Finding(
+                "mixed-formats",
+                f"{chats} chat and {preferences} preference examples in one file; the first {name} example is on line {ds.lineno(first)}",
+                None,
+                fix="keep one format per file",
+                related_line=ds.lineno(first),
+            )
+        )
+    prompts = Tally(key for key, kind in zip(columns.system_key, columns.kind) if key and kind != INVALID)
+    if len(prompts) > 1:
+        (common, count), *others = prompts.most_common()
+        other_lines = [ds.lineno(columns.system_key.index(key)) for key, _ in others[:3]]
+        findings.append(
+            Finding(
+                "several-system-prompts",
+                f"{len(prompts)} different system prompts; the most common is used by {count} examples, others first appear on line"
+                f"{'s' if len(other_lines) > 1 else ''} {', '.join(map(str, other_lines))}",
+                None,
+                fix="use the system prompt you will send in production, everywhere",
+                related_line=other_lines[0],
+            )
+        )
+    kind = "empty" if n == 0 else "mixed" if chats and preferences else "chat" if chats else "preference" if preferences else "unknown"
+    return Report(path=str(ds.path), model=model, columns=columns, findings=findings, records=n, format=kind)
+
+
+def _same(ds: Dataset, a: int, b: int) -> bool:
+    """Digests match; compare the examples themselves so a collision can never be reported."""
+    return ds[a] == ds[b]
+
+
+def validate(
+    dataset: Dataset,
+    model: str | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> Report:
+    """Validate a whole dataset once (see `Validator` to re-validate cheaply after edits)."""
+    return Validator(dataset, model).run(progress=progress, cancel=cancel, workers=workers)
