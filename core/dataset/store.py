@@ -42,7 +42,7 @@ class DatasetError(Exception):
     """A problem a person can act on; `title` is short, `hint` says what to do."""
 
     def __init__(self, title: str, hint: str = ""):
-        super().__init__(f"{title}. {hint}".strip() if hint else title)
+        super().__init__(f"{title} ({hint})" if hint else title)
         self.title = title
         self.hint = hint
 
@@ -278,6 +278,24 @@ class Dataset:
         """The current piece list (for the validator and the journal)."""
         return list(self._pieces)
 
+    @property
+    def source(self) -> Source:
+        """The version of the file on disk the document was last read from or saved to."""
+        return self._source
+
+    @property
+    def baseline(self) -> Baseline:
+        return self._baseline
+
+    @property
+    def edits(self) -> int:
+        """Edits that undo can take back."""
+        return len(self._undo)
+
+    def set_pieces(self, pieces: list[Piece], label: str) -> None:
+        """Replace the whole document as one undoable edit (used to restore a journal)."""
+        self._edit(label, list(pieces))
+
     # ---------------------------------------------------------------- editing
     def replace(self, i: int, example) -> None:
         self._check_index(i)
@@ -425,28 +443,8 @@ class Dataset:
                 f"{self.path} changed on disk since it was opened",
                 "save to another file, or reload it (your edits would be lost on reload)",
             )
-        mode = None
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            pass
-        folder = target.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        try:
-            if mode is not None:
-                os.fchmod(fd, mode)
-            starts = self._write(fd)
-            os.fsync(fd)
-            os.replace(tmp, target)
-        except BaseException:
-            os.close(fd)
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_folder(folder)
-        self._rebase(fd, target, starts)
+        fd, placed = atomic_write(target, self._write)
+        self._rebase(fd, target, placed)
         return target
 
     def _write(self, fd: int) -> list[int]:
@@ -547,6 +545,36 @@ def _note_line(index: LineIndex, k: int, lineno: int) -> None:
         else:
             index.gap_records.append(k)
             index.gap_totals.append(blanks)
+
+
+def atomic_write(target: Path, write: Callable[[int], object]) -> tuple[int, object]:
+    """Replace `target` with what `write(fd)` writes, atomically; keeps the file's permissions.
+
+    Writes a temp file in the same folder, fsyncs it, renames it over the target and fsyncs the
+    folder: a crash at any point leaves either the old file or the new one. Returns the open
+    descriptor of the new file (the caller closes it) and what `write` returned.
+    """
+    target = Path(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        result = write(fd)
+        os.fsync(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_folder(target.parent)
+    return fd, result
 
 
 def _write_all(fd: int, data: bytes) -> int:

@@ -1,0 +1,118 @@
+"""Numbers about a dataset: distributions, the default-epochs rule, billed tokens and cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.dataset.base_models import PRICES_AS_OF, BaseModel
+from core.dataset.rules import CODES
+from core.dataset.validate import Columns, Report
+
+# The service's default epochs (OpenAI cookbook, "Data preparation and analysis for chat model
+# fine-tuning"): 3 epochs, raised so that small files see at least 100 examples in training
+# (at most 25 epochs), lowered so that big files see at most 25,000.
+TARGET_EPOCHS = 3
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25_000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+
+
+def default_epochs(n_examples: int) -> int:
+    """Epochs the service picks for `n_epochs: auto` on a file of `n_examples` examples."""
+    if n_examples <= 0:
+        return TARGET_EPOCHS
+    epochs = TARGET_EPOCHS
+    if n_examples * epochs < MIN_TARGET_EXAMPLES:
+        epochs = min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // n_examples)
+    elif n_examples * epochs > MAX_TARGET_EXAMPLES:
+        epochs = max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
+    return epochs
+
+
+@dataclass(frozen=True)
+class Distribution:
+    min: int
+    mean: float
+    p50: int
+    p90: int
+    max: int
+    total: int
+
+    @classmethod
+    def of(cls, values) -> Distribution:
+        ordered = sorted(values)
+        if not ordered:
+            return cls(0, 0.0, 0, 0, 0, 0)
+        n = len(ordered)
+        total = sum(ordered)
+        return cls(ordered[0], total / n, ordered[(n - 1) // 2], ordered[min(n - 1, (9 * n) // 10)], ordered[-1], total)
+
+    def to_json(self) -> dict:
+        return {"min": self.min, "mean": round(self.mean, 2), "p50": self.p50, "p90": self.p90, "max": self.max, "total": self.total}
+
+
+@dataclass(frozen=True)
+class Stats:
+    model: BaseModel
+    examples: int  # valid examples (what the service trains on)
+    records: int
+    messages: Distribution
+    tokens: Distribution
+    tokens_by_role: dict[str, Distribution]
+    over_limit: int
+    epochs: int
+    epochs_is_default: bool
+    billed_tokens: int  # tokens charged for training: epochs × Σ min(tokens, limit)
+    cost_usd: float
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model.name,
+            "records": self.records,
+            "examples": self.examples,
+            "messages_per_example": self.messages.to_json(),
+            "tokens_per_example": self.tokens.to_json(),
+            "tokens_per_role": {role: d.to_json() for role, d in self.tokens_by_role.items()},
+            "over_token_limit": self.over_limit,
+            "token_limit": self.model.token_limit,
+            "epochs": self.epochs,
+            "epochs_is_default": self.epochs_is_default,
+            "billed_tokens": self.billed_tokens,
+            "price_per_million_usd": self.model.training_price_per_million,
+            "prices_as_of": PRICES_AS_OF,
+            "estimated_cost_usd": round(self.cost_usd, 4),
+        }
+
+
+def valid_records(columns: Columns) -> list[int]:
+    """Indexes of the records with no error (warnings do not stop the service training on them)."""
+    bad = {k for k, problems in columns.problems.items() if any(CODES[p[0]][0] == "error" for p in problems)}
+    return [k for k in range(len(columns)) if k not in bad]
+
+
+def compute(report: Report, epochs: int | None = None) -> Stats:
+    """Stats over the valid examples of a validated dataset."""
+    columns, model = report.columns, report.model
+    keep = valid_records(columns)
+    tokens = [columns.tokens[k] for k in keep]
+    n_epochs = epochs if epochs is not None else default_epochs(len(keep))
+    limit = model.token_limit
+    billed = n_epochs * sum(min(t, limit) for t in tokens)
+    return Stats(
+        model=model,
+        examples=len(keep),
+        records=report.records,
+        messages=Distribution.of(columns.messages[k] for k in keep),
+        tokens=Distribution.of(tokens),
+        tokens_by_role={
+            "system": Distribution.of(columns.system_tokens[k] for k in keep),
+            "user": Distribution.of(columns.user_tokens[k] for k in keep),
+            "assistant": Distribution.of(columns.assistant_tokens[k] for k in keep),
+        },
+        over_limit=sum(1 for k in range(len(columns)) if columns.tokens[k] > limit),
+        epochs=n_epochs,
+        epochs_is_default=epochs is None,
+        billed_tokens=billed,
+        cost_usd=billed * model.training_price_per_million / 1_000_000,
+    )
