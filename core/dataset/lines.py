@@ -32,7 +32,7 @@ class LineIndex:
 
     size: int  # bytes in the file
     bom: bool = False  # the file starts with a UTF-8 byte-order mark
-    crlf: bool = False  # the first line ends with CRLF: new lines are written the same way
+    crlf: bool = False  # the first record ends with CRLF: new lines are written the same way
     starts: array = field(default_factory=lambda: array("q"))
     gap_records: array = field(default_factory=lambda: array("q"))  # record k has blanks before it
     gap_totals: array = field(default_factory=lambda: array("q"))  # blank lines up to that record
@@ -73,8 +73,6 @@ def scan(buf, *, on_batch: Callable[[LineIndex], None] | None = None) -> LineInd
     if bytes(buf[:3]) == BOM:
         index.bom = True
         pos = 3
-    first_nl = buf.find(b"\n", pos)
-    index.crlf = first_nl > pos and buf[first_nl - 1] == 13
     starts = index.starts
     find = buf.find
     blanks = 0  # blank lines seen so far
@@ -117,6 +115,9 @@ def scan(buf, *, on_batch: Callable[[LineIndex], None] | None = None) -> LineInd
         if on_batch is not None:
             on_batch(index)
     index.physical_lines = lines
+    if len(starts):  # new lines are written with the first record's line ending
+        first_nl = buf.find(b"\n", starts[0])
+        index.crlf = first_nl > 0 and buf[first_nl - 1] == 13
     index.ends_with_newline = size == 0 or buf[size - 1] == 10
     index.complete = True
     return index

@@ -102,7 +102,7 @@ class AssistantMessage(_Strict):
     name: Name | None = None
     tool_calls: Annotated[list[ToolCall], Field(min_length=1)] | None = None
     function_call: FunctionCall | None = None
-    weight: Literal[0, 1] | None = None  # 0: shown to the model but not trained on
+    weight: Annotated[int, Field(ge=0, le=1)] | None = None  # 0: shown to the model but not trained on
     refusal: str | None = None
 
     @model_validator(mode="after")
@@ -181,7 +181,7 @@ class PreferenceOutput(_Strict):
     name: Name | None = None
     tool_calls: Annotated[list[ToolCall], Field(min_length=1)] | None = None
     function_call: FunctionCall | None = None
-    weight: Literal[0, 1] | None = None
+    weight: Annotated[int, Field(ge=0, le=1)] | None = None
     refusal: str | None = None
 
     @model_validator(mode="after")
@@ -214,5 +214,5 @@ def parse_example(value: dict) -> Example:
 def to_dict(example: Example | dict) -> dict:
     """A plain dict of an example, as it would be written to the file."""
     if isinstance(example, BaseModel):
-        return example.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+        return example.model_dump(mode="json", exclude_unset=True)
     return example

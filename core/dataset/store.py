@@ -165,7 +165,7 @@ def encode(example) -> bytes:
             raise ValueError("a raw record must be a single line")
         return raw.rstrip(b"\r")
     if hasattr(example, "model_dump"):
-        example = example.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+        example = example.model_dump(mode="json", exclude_unset=True)
     if not isinstance(example, dict):
         raise TypeError(f"an example is a dict or a schema model, not {type(example).__name__}")
     return orjson.dumps(example)
