@@ -24,7 +24,7 @@ from typing import Literal
 import orjson
 
 from core.dataset.base_models import MAX_IMAGES_PER_EXAMPLE, MIN_EXAMPLES, BaseModel
-from core.dataset.tokens import SPECIAL_TOKENS, Counter
+from core.dataset.tokens import SPECIAL_TOKENS, TOKENS_REPLY_PRIMING, Counter
 
 Severity = Literal["error", "warning"]
 
@@ -243,7 +243,6 @@ def _check_chat(value: dict, counter: Counter, model: BaseModel, problems: list[
         problems.append(("empty-messages", "messages", "`messages` must be a non-empty list", None))
         return
     _check_messages(messages, "messages", counter, model, problems, result)
-    result.tokens += counter.messages(messages) if result.messages else 0
     roles = [m.get("role") for m in messages if isinstance(m, dict)]
     if "assistant" not in roles:
         problems.append(("no-assistant-message", "messages", "no assistant message: there is nothing to learn", None))
@@ -292,6 +291,7 @@ def _check_messages(
             if key not in allowed and key != "weight":  # a misplaced weight has its own code
                 problems.append(("unknown-key", f"{path}.{key}", f"{key!r} is not a key of a {role} message", f"remove {key!r}"))
         tokens = counter.message(message)
+        result.tokens += tokens
         if role == "system":
             result.system_tokens += tokens
             if first_system:
@@ -321,6 +321,7 @@ def _check_messages(
             elif call_id not in call_ids:
                 problems.append(("tool-call-id-unknown", f"{path}.tool_call_id", f"no earlier tool call has id {call_id!r}", None))
         images += _check_content(message, role, path, has_call, problems)
+    result.tokens += TOKENS_REPLY_PRIMING
     if images > MAX_IMAGES_PER_EXAMPLE:
         problems.append(("too-many-images", at, f"{images} images; at most {MAX_IMAGES_PER_EXAMPLE} per example", None))
     if images and not model.images:
@@ -451,7 +452,7 @@ def _check_preference(value: dict, counter: Counter, model: BaseModel, problems:
             problems.append(("empty-messages", "input.messages", "`input.messages` must be a non-empty list", None))
         else:
             _check_messages(messages, "input.messages", counter, model, problems, result)
-            result.tokens += counter.messages(messages) + counter.definitions(data.get("tools"))
+            result.tokens += counter.definitions(data.get("tools"))
             roles = [m.get("role") for m in messages if isinstance(m, dict)]
             if "system" not in roles:
                 problems.append(("no-system-message", "input.messages", "no system message", None))

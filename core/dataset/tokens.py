@@ -107,6 +107,15 @@ class Counter:
     def __init__(self, encoding_name: str = "o200k_base"):
         self.encoding_name = encoding_name
         self._encode = encoding(encoding_name).encode_ordinary
+        self._short: dict[str, int] = {}  # texts that repeat on every line, counted once
+
+    def _label(self, value: str) -> int:
+        count = self._short.get(value)
+        if count is None:
+            count = len(self._encode(value))
+            if len(self._short) < 10_000:
+                self._short[value] = count
+        return count
 
     def text(self, value) -> int:
         """Tokens of a content value: a string, or a list of content parts (text parts only)."""
@@ -123,12 +132,14 @@ class Counter:
     def message(self, message: dict) -> int:
         """Tokens of one message, overhead included."""
         total = TOKENS_PER_MESSAGE
+        # A file usually repeats one system prompt on every line: count it once.
+        repeats = message.get("role") == "system"
         for key, value in message.items():
             if key == "content":
-                total += self.text(value)
+                total += self._label(value) if repeats and isinstance(value, str) else self.text(value)
             elif key == "role" or key == "name":
                 if isinstance(value, str):
-                    total += len(self._encode(value)) + (TOKENS_PER_NAME if key == "name" else 0)
+                    total += self._label(value) + (TOKENS_PER_NAME if key == "name" else 0)
             elif key == "tool_calls" and isinstance(value, list):
                 for call in value:
                     function = call.get("function") if isinstance(call, dict) else None
@@ -145,4 +156,4 @@ class Counter:
         """Estimated tokens of `tools` / `functions` definitions (their JSON text)."""
         if not tools:
             return 0
-        return len(self._encode(orjson.dumps(tools).decode()))
+        return self._label(orjson.dumps(tools).decode())  # the same tools come on every line
