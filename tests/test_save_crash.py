@@ -135,6 +135,11 @@ def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch):
                     error = exc
                 else:
                     error = None
+            if error is None and injector.failed_after_replace:
+                # Only the folder's fsync failed, after the rename: the save stands (and is logged).
+                assert path.read_bytes() == EXPECTED and not ds.dirty
+                after_replace.append(f"{n}:os.{injector.failed}")
+                continue
             if error is None:
                 # No injected failure was reached: every step before this one was covered.
                 assert injector.failed is None and len(injector.calls) == n
@@ -169,15 +174,6 @@ def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch):
     assert len(after_replace) <= 1, after_replace  # at most the folder fsync comes after the rename
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: atomic_write() fsyncs the folder after os.replace() outside its try block; when that "
-        "fsync fails, save() raises although the new file is already in place, the document stays "
-        "dirty with the old baseline (so the next save() raises ChangedOnDisk against our own "
-        "write) and the new file's descriptor leaks"
-    ),
-)
 def test_folder_fsync_failing_after_the_rename_leaves_a_consistent_document(tmp_path, monkeypatch):
     path = fresh(tmp_path / "f")
     with open_dataset(path) as ds:
@@ -204,9 +200,10 @@ def test_folder_fsync_failing_after_the_rename_leaves_a_consistent_document(tmp_
             f"the file is {'new' if on_disk == EXPECTED else 'old'} but dirty={ds.dirty}"
         )
         if fds is not None:
-            assert open_fds() == fds, "a file descriptor leaked"
+            # A completed save keeps the new version open as the document's source.
+            assert open_fds() - fds == (0 if ds.dirty else 1), "a file descriptor leaked"
         ds.replace(0, {"messages": [{"role": "user", "content": "again"}, {"role": "assistant", "content": "ok"}]})
-        ds.save()  # actually raises ChangedOnDisk: the document does not recognise its own write
+        ds.save()  # the document recognises its own write: no ChangedOnDisk
 
 
 # ---------------------------------------------------------------------------- SIGKILL mid-save
@@ -293,6 +290,8 @@ def test_sigkill_during_saves_leaves_a_whole_file(big_file, tmp_path, delay):
     source, states = big_file
     path = tmp_path / "big.jsonl"
     shutil.copyfile(source, path)
+    with open(path, "rb") as f:  # settle the copy on disk, so the child's first fsync is its own
+        os.fsync(f.fileno())
     stderr = open(tmp_path / "child.stderr", "w+b")
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), orjson.dumps(EDIT_A), orjson.dumps(EDIT_B), str(SAVES)],
@@ -318,11 +317,16 @@ def test_sigkill_during_saves_leaves_a_whole_file(big_file, tmp_path, delay):
         child.stdout.close()
         stderr.close()
     assert child.returncode in (-signal.SIGKILL, 0), child.returncode
+    saved = progress.count("saved")
     if child.returncode == 0:
-        assert "done" in progress
+        assert "done" in progress and saved == SAVES
     digest = _file_sha256(path)
-    print(delay, states.get(digest), progress.count("saved"), os.listdir(tmp_path))  # DEBUG
-    assert digest in states, f"killed after {delay * 1000:.0f} ms ({progress.count('saved')} saves done): the file is a mix"
+    assert digest in states, f"killed after {delay * 1000:.0f} ms ({saved} saves done): the file is a mix"
+    # save i writes edit A when i is even, edit B when odd; a save that returned is on disk, and
+    # the one running when the kill came may or may not have replaced it
+    after = ["original"] + ["edit A" if i % 2 == 0 else "edit B" for i in range(SAVES)]
+    allowed = {after[saved]} if saved == SAVES else {after[saved], after[saved + 1]}
+    assert states[digest] in allowed, f"{saved} saves had returned, yet the file is {states[digest]}"
     leftovers = [name for name in os.listdir(tmp_path) if name not in ("big.jsonl", "child.stderr")]
     assert all(name.startswith(".big.jsonl.") and name.endswith(".tmp") for name in leftovers), leftovers
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import mmap
 import os
 import stat
@@ -36,6 +37,8 @@ import orjson
 
 from core.dataset import lines
 from core.dataset.lines import LineIndex
+
+log = logging.getLogger(__name__)
 
 
 class DatasetError(Exception):
@@ -573,7 +576,13 @@ def atomic_write(target: Path, write: Callable[[int], object]) -> tuple[int, obj
         except FileNotFoundError:
             pass
         raise
-    _fsync_folder(target.parent)
+    try:
+        _fsync_folder(target.parent)
+    except OSError as exc:
+        # The new file is complete and in place; only the durability of the rename across a
+        # power cut is in doubt. Failing the save now would leave the document believing the
+        # old file is on disk, so it is reported and the save stands.
+        log.warning("saved %s, but syncing its folder failed: %s", target, exc)
     return fd, result
 
 
