@@ -160,7 +160,12 @@ class Checked:
     system_key: int = 0  # 64-bit digest of the first system prompt; 0 when there is none
 
     def has_error(self) -> bool:
-        return any(CODES[p[0]][0] == "error" for p in self.problems or ())
+        return has_error(self.problems)
+
+
+def has_error(problems: list[Problem] | None) -> bool:
+    """Does any of these problems stop the service from training on the example?"""
+    return any(CODES[p[0]][0] == "error" for p in problems or ())
 
 
 def digest(data: bytes) -> int:

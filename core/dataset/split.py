@@ -14,9 +14,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.dataset.rules import CODES
-from core.dataset.stats import default_epochs
-from core.dataset.store import Dataset, DatasetError, _write_all, atomic_write
+from core.dataset.stats import default_epochs, training_bill
+from core.dataset.store import Dataset, DatasetError, atomic_write, write_all
 from core.dataset.validate import Report
 
 DEFAULT_SEED = 42
@@ -94,7 +93,7 @@ def plan(
     if max_validation is not None and max_validation < 0:
         raise SplitError("--max-validation must be 0 or more")
     columns = report.columns
-    invalid = {k for k, ps in columns.problems.items() if any(CODES[p[0]][0] == "error" for p in ps)}
+    invalid = columns.invalid()
     groups: dict[int, list[int]] = {}
     for k in range(len(columns)):
         if k not in invalid:
@@ -118,8 +117,7 @@ def plan(
         train.sort()
         validation.sort()
     epochs = default_epochs(len(train))
-    limit = report.model.token_limit
-    billed = epochs * sum(min(columns.tokens[k], limit) for k in train)
+    billed, cost = training_bill((columns.tokens[k] for k in train), report.model, epochs)
     return SplitPlan(
         ratio=ratio,
         seed=seed,
@@ -131,7 +129,7 @@ def plan(
         dropped_duplicate_lines=[ds.lineno(k) for k in sorted(dropped)],
         epochs=epochs,
         billed_tokens=billed,
-        cost_usd=billed * report.model.training_price_per_million / 1_000_000,
+        cost_usd=cost,
     )
 
 
@@ -156,18 +154,10 @@ def write(ds: Dataset, split: SplitPlan, out_dir: Path | None = None, *, overwri
         digest = hashlib.sha256()
 
         def write_side(fd: int, records=side.records, digest=digest) -> None:
-            batch: list[bytes] = []
-            for k in records:
-                batch.append(ds.raw(k))
-                if len(batch) >= 4096:
-                    data = b"\n".join(batch) + b"\n"
-                    digest.update(data)
-                    _write_all(fd, data)
-                    batch.clear()
-            if batch:
-                data = b"\n".join(batch) + b"\n"
+            for lo in range(0, len(records), 4096):  # in batches: never the whole file as one string
+                data = b"".join(ds.raw(k) + b"\n" for k in records[lo : lo + 4096])
                 digest.update(data)
-                _write_all(fd, data)
+                write_all(fd, data)
 
         fd, _ = atomic_write(path, write_side)
         os.close(fd)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.dataset.base_models import PRICES_AS_OF, BaseModel
-from core.dataset.rules import CODES
 from core.dataset.validate import Columns, Report
 
 # The service's default epochs (OpenAI cookbook, "Data preparation and analysis for chat model
@@ -87,8 +86,17 @@ class Stats:
 
 def valid_records(columns: Columns) -> list[int]:
     """Indexes of the records with no error (warnings do not stop the service training on them)."""
-    bad = {k for k, problems in columns.problems.items() if any(CODES[p[0]][0] == "error" for p in problems)}
+    bad = columns.invalid()
     return [k for k in range(len(columns)) if k not in bad]
+
+
+def training_bill(tokens, model: BaseModel, epochs: int) -> tuple[int, float]:
+    """(billed tokens, USD) for training on examples of these token counts for `epochs`.
+
+    Billed tokens = epochs × Σ min(tokens, limit): the service truncates longer examples.
+    """
+    billed = epochs * sum(min(t, model.token_limit) for t in tokens)
+    return billed, billed * model.training_price_per_million / 1_000_000
 
 
 def compute(report: Report, epochs: int | None = None) -> Stats:
@@ -97,8 +105,7 @@ def compute(report: Report, epochs: int | None = None) -> Stats:
     keep = valid_records(columns)
     tokens = [columns.tokens[k] for k in keep]
     n_epochs = epochs if epochs is not None else default_epochs(len(keep))
-    limit = model.token_limit
-    billed = n_epochs * sum(min(t, limit) for t in tokens)
+    billed, cost = training_bill(tokens, model, n_epochs)
     return Stats(
         model=model,
         examples=len(keep),
@@ -110,9 +117,9 @@ def compute(report: Report, epochs: int | None = None) -> Stats:
             "user": Distribution.of(columns.user_tokens[k] for k in keep),
             "assistant": Distribution.of(columns.assistant_tokens[k] for k in keep),
         },
-        over_limit=sum(1 for k in range(len(columns)) if columns.tokens[k] > limit),
+        over_limit=sum(1 for t in columns.tokens if t > model.token_limit),
         epochs=n_epochs,
         epochs_is_default=epochs is None,
         billed_tokens=billed,
-        cost_usd=billed * model.training_price_per_million / 1_000_000,
+        cost_usd=cost,
     )

@@ -453,15 +453,15 @@ class Dataset:
     def _write(self, fd: int) -> list[int]:
         """Write the document into `fd`; returns the offset where each piece landed."""
         newline = self.newline
-        written = _write_all(fd, self._head) if self._head else 0
+        written = write_all(fd, self._head) if self._head else 0
         ends_with_newline = self._head_complete
         placed = []
         for piece in self._pieces:
             if not ends_with_newline:  # the line before had none (it ended the old file)
-                written += _write_all(fd, newline)
+                written += write_all(fd, newline)
             placed.append(written)
             if isinstance(piece, Line):
-                written += _write_all(fd, piece.raw + newline)
+                written += write_all(fd, piece.raw + newline)
                 ends_with_newline = True
             else:
                 index = piece.source.index
@@ -586,7 +586,7 @@ def atomic_write(target: Path, write: Callable[[int], object]) -> tuple[int, obj
     return fd, result
 
 
-def _write_all(fd: int, data: bytes) -> int:
+def write_all(fd: int, data: bytes) -> int:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -608,7 +608,7 @@ def _copy_range(src: int, dst: int, offset: int, count: int) -> None:
                 chunk = os.pread(src, min(count, 1 << 22), offset)
                 if not chunk:
                     raise DatasetError("the file being copied ended early", "it was truncated while saving")
-                _write_all(dst, chunk)
+                write_all(dst, chunk)
                 offset += len(chunk)
                 count -= len(chunk)
             return

@@ -109,7 +109,8 @@ class Counter:
         self._encode = encoding(encoding_name).encode_ordinary
         self._short: dict[str, int] = {}  # texts that repeat on every line, counted once
 
-    def _label(self, value: str) -> int:
+    def _once(self, value: str) -> int:
+        """Tokens of a text that repeats across lines (a role, a system prompt), counted once."""
         count = self._short.get(value)
         if count is None:
             count = len(self._encode(value))
@@ -136,10 +137,10 @@ class Counter:
         repeats = message.get("role") == "system"
         for key, value in message.items():
             if key == "content":
-                total += self._label(value) if repeats and isinstance(value, str) else self.text(value)
+                total += self._once(value) if repeats and isinstance(value, str) else self.text(value)
             elif key == "role" or key == "name":
                 if isinstance(value, str):
-                    total += self._label(value) + (TOKENS_PER_NAME if key == "name" else 0)
+                    total += self._once(value) + (TOKENS_PER_NAME if key == "name" else 0)
             elif key == "tool_calls" and isinstance(value, list):
                 for call in value:
                     function = call.get("function") if isinstance(call, dict) else None
@@ -156,4 +157,4 @@ class Counter:
         """Estimated tokens of `tools` / `functions` definitions (their JSON text)."""
         if not tools:
             return 0
-        return self._label(orjson.dumps(tools).decode())  # the same tools come on every line
+        return self._once(orjson.dumps(tools).decode())  # the same tools come on every line

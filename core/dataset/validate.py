@@ -79,6 +79,10 @@ class Columns:
             if lo <= k < hi:
                 self.problems[base + k - lo] = problems
 
+    def invalid(self) -> set[int]:
+        """Records with an error: the service would not train on them."""
+        return {k for k, problems in self.problems.items() if rules.has_error(problems)}
+
     def one(self, k: int) -> Checked:
         values = {name: getattr(self, name)[k] for name in self.NUMBERS}
         return Checked(problems=self.problems.get(k), **values)
@@ -151,8 +155,7 @@ class Report:
 
     @property
     def valid_examples(self) -> int:
-        bad = sum(1 for problems in self.columns.problems.values() if any(CODES[p[0]][0] == "error" for p in problems))
-        return self.records - bad
+        return self.records - len(self.columns.invalid())
 
     def by_code(self) -> dict[str, list[Finding]]:
         groups: dict[str, list[Finding]] = {}
@@ -188,6 +191,7 @@ class Validator:
         self.model = model if isinstance(model, BaseModel) else base_models.lookup(model)
         self._runs: dict[int, Columns] = {}  # id(source) -> columns of all its records
         self._lines: dict[bytes, Checked] = {}  # new records, by their bytes
+        self._counter: Counter | None = None  # for new records, made on first need
 
     def run(self, *, progress: Progress | None = None, cancel: threading.Event | None = None, workers: int | None = None) -> Report:
         ds = self.dataset
@@ -205,7 +209,8 @@ class Validator:
             else:
                 checked = self._lines.get(piece.raw)
                 if checked is None:
-                    checked = self._lines[piece.raw] = rules.check_line(piece.raw, Counter(self.model.encoding), self.model)
+                    self._counter = self._counter or Counter(self.model.encoding)
+                    checked = self._lines[piece.raw] = rules.check_line(piece.raw, self._counter, self.model)
                 columns.add(checked)
         if progress is not None:
             progress(total, total)
@@ -275,7 +280,7 @@ def _judge(ds: Dataset, model: BaseModel, columns: Columns) -> Report:
             )
     for k in sorted(record_findings):
         findings.extend(record_findings[k])
-    valid = n - sum(1 for problems in columns.problems.values() if any(CODES[p[0]][0] == "error" for p in problems))
+    valid = n - len(columns.invalid())
     if valid < base_models.MIN_EXAMPLES:
         findings.append(
             Finding(
