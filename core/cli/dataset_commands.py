@@ -105,12 +105,16 @@ def run_validate(args) -> int:
     return worst
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _print_report(report, show_all: bool) -> None:
     out = sys.stdout.write
     verdict = "OK" if report.ok else "FAILED"
     out(
         f"{report.path}: {verdict} — {report.records:,} records ({report.format}), {report.valid_examples:,} valid; "
-        f"{len(report.errors)} errors, {len(report.warnings)} warnings [{report.model.name}]\n"
+        f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')} [{report.model.name}]\n"
     )
     for code, group in sorted(report.by_code().items(), key=lambda item: (CODES[item[0]][0] != "error", item[0])):
         severity, meaning = CODES[code]

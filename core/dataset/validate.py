@@ -305,11 +305,11 @@ def _judge(ds: Dataset, model: BaseModel, columns: Columns) -> Report:
     prompts = Tally(key for key, kind in zip(columns.system_key, columns.kind) if key and kind != INVALID)
     if len(prompts) > 1:
         (common, count), *others = prompts.most_common()
-        other_lines = [ds.lineno(columns.system_key.index(key)) for key, _ in others[:3]]
+        other_lines = sorted(ds.lineno(columns.system_key.index(key)) for key, _ in others[:3])
         findings.append(
             Finding(
                 "several-system-prompts",
-                f"{len(prompts)} different system prompts; the most common is used by {count} examples, others first appear on line"
+                f"{len(prompts)} different system prompts; the most common is used by {count:,} examples, others first appear on line"
                 f"{'s' if len(other_lines) > 1 else ''} {', '.join(map(str, other_lines))}",
                 None,
                 fix="use the system prompt you will send in production, everywhere",
