@@ -219,8 +219,10 @@ class Validator:
     def _check_source(self, source, progress, cancel, workers, done, total) -> Columns:
         index = source.index
         n = len(index)
-        ranges = [(lo, min(lo + CHUNK, n)) for lo in range(0, n, CHUNK)]
         workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        # At least four tasks per worker, so no worker sits idle while the last one finishes.
+        chunk = max(1, min(CHUNK, -(-n // (4 * workers))))
+        ranges = [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
         results: dict[int, Columns] = {}
         if workers > 1 and n >= PROCESS_THRESHOLD and self.dataset.path.exists():
             path = str(self.dataset.path)
