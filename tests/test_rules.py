@@ -178,3 +178,22 @@ def test_duplicates_ignore_key_order_and_spacing(tmp_path):
     path.write_bytes(orjson.dumps(line) + b"\n" + orjson.dumps(reordered, option=orjson.OPT_INDENT_2).replace(b"\n", b"") + b"\n")
     report = validate(open_dataset(path))
     assert [(f.code, f.line, f.related_line) for f in report.findings if f.code == "duplicate-example"] == [("duplicate-example", 2, 1)]
+
+
+@pytest.mark.parametrize("name", ["travel.jsonl", "tools.jsonl", "broken.jsonl"])
+def test_token_numbers_agree_with_the_general_counter(name):
+    """The checker's shortcut for plain messages counts exactly what `Counter.message` counts."""
+    counter = Counter("o200k_base")
+    for line in (DATA / name).read_bytes().splitlines():
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("messages"), list) or not value["messages"]:
+            continue
+        checked = check_value(value, COUNTER, MODEL)
+        messages = [m for m in value["messages"] if isinstance(m, dict) and m.get("role") in ("system", "user", "assistant", "tool", "function")]
+        by_role = {role: sum(counter.message(m) for m in messages if m["role"] == role) for role in ("system", "user", "assistant")}
+        assert (checked.system_tokens, checked.user_tokens, checked.assistant_tokens) == (by_role["system"], by_role["user"], by_role["assistant"])
+        tools = counter.definitions(value.get("tools")) + counter.definitions(value.get("functions"))
+        assert checked.tokens == counter.messages(messages) + tools

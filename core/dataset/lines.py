@@ -135,3 +135,14 @@ def content(buf, start: int) -> bytes:
     if end > start and buf[end - 1] == 13:
         end -= 1
     return bytes(buf[start:end])
+
+
+def records_in(data: bytes) -> list[bytes]:
+    """The records of a run of whole lines: blank lines skipped, line endings stripped."""
+    out = []
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line and (line[0] == 123 or line.strip(_WHITESPACE)):
+            out.append(line)
+    return out

@@ -81,6 +81,17 @@ class Source:
             span = span[:nl]
         return span[:-1] if span.endswith(b"\r") else span
 
+    def records(self, lo: int, hi: int) -> list[bytes]:
+        """Content bytes of records lo..hi-1, read with one call."""
+        if lo >= hi:
+            return []
+        start = self.index.starts[lo]
+        data = os.pread(self.fd, self.index.span_end(hi - 1) - start, start)
+        raws = lines.records_in(data)
+        if len(raws) != hi - lo:
+            raise ChangedOnDisk("the file changed on disk while it was being read", "reload it")
+        return raws
+
     def span_lines(self, lo: int, hi: int) -> int:
         """Physical lines covered by the spans of records lo..hi-1."""
         index = self.index

@@ -106,14 +106,14 @@ class Counter:
 
     def __init__(self, encoding_name: str = "o200k_base"):
         self.encoding_name = encoding_name
-        self._encode = encoding(encoding_name).encode_ordinary
+        self.encode = encoding(encoding_name).encode_ordinary
         self._short: dict[str, int] = {}  # texts that repeat on every line, counted once
 
-    def _once(self, value: str) -> int:
+    def once(self, value: str) -> int:
         """Tokens of a text that repeats across lines (a role, a system prompt), counted once."""
         count = self._short.get(value)
         if count is None:
-            count = len(self._encode(value))
+            count = len(self.encode(value))
             if len(self._short) < 10_000:
                 self._short[value] = count
         return count
@@ -121,12 +121,12 @@ class Counter:
     def text(self, value) -> int:
         """Tokens of a content value: a string, or a list of content parts (text parts only)."""
         if isinstance(value, str):
-            return len(self._encode(value)) if value else 0
+            return len(self.encode(value)) if value else 0
         if isinstance(value, list):
             total = 0
             for part in value:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    total += len(self._encode(part["text"]))
+                    total += len(self.encode(part["text"]))
             return total
         return 0
 
@@ -137,10 +137,10 @@ class Counter:
         repeats = message.get("role") == "system"
         for key, value in message.items():
             if key == "content":
-                total += self._once(value) if repeats and isinstance(value, str) else self.text(value)
+                total += self.once(value) if repeats and isinstance(value, str) else self.text(value)
             elif key == "role" or key == "name":
                 if isinstance(value, str):
-                    total += self._once(value) + (TOKENS_PER_NAME if key == "name" else 0)
+                    total += self.once(value) + (TOKENS_PER_NAME if key == "name" else 0)
             elif key == "tool_calls" and isinstance(value, list):
                 for call in value:
                     function = call.get("function") if isinstance(call, dict) else None
@@ -157,4 +157,4 @@ class Counter:
         """Estimated tokens of `tools` / `functions` definitions (their JSON text)."""
         if not tools:
             return 0
-        return self._once(orjson.dumps(tools).decode())  # the same tools come on every line
+        return self.once(orjson.dumps(tools).decode())  # the same tools come on every line

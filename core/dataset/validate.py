@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from core.dataset import base_models, rules
 from core.dataset.base_models import BaseModel
+from core.dataset.lines import records_in
 from core.dataset.rules import CHAT, CODES, INVALID, PREFERENCE, Checked, Finding, Problem
 from core.dataset.store import Dataset, Line, Run
 from core.dataset.tokens import Counter
@@ -103,23 +104,12 @@ def check_records(raws: Iterable[bytes], model: BaseModel) -> Columns:
     return columns
 
 
-def _records_in(data: bytes) -> list[bytes]:
-    """The record lines of a byte range (blank lines skipped, line endings stripped)."""
-    out = []
-    for line in data.split(b"\n"):
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if line and (line[0] == 123 or line.strip()):
-            out.append(line)
-    return out
-
-
 def check_file_range(path: str, start: int, end: int, count: int, model_name: str) -> Columns:
     """Worker task: check the `count` records in bytes start..end of the file at `path`."""
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read(end - start)
-    raws = _records_in(data)
+    raws = records_in(data)
     if len(raws) != count:
         raise RuntimeError(f"{path} changed while it was being validated")
     return check_records(raws, base_models.lookup(model_name))
@@ -248,7 +238,7 @@ class Validator:
             for lo, hi in ranges:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
-                results[lo] = check_records((source.record(k) for k in range(lo, hi)), self.model)
+                results[lo] = check_records(source.records(lo, hi), self.model)
                 done += hi - lo
                 if progress is not None:
                     progress(done, total)
