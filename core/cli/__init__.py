@@ -2,7 +2,7 @@
 
 Exit codes, for every subcommand (a contract; scripts depend on it):
 0 success; 1 the thing checked failed (errors found, a split with an empty side);
-2 usage or I/O error (bad flags, unreadable file, unknown model).
+2 usage or I/O error (bad flags, unreadable file, unknown model, a profile or server problem).
 Nothing here ever reads standard input, so no command can hang waiting for it.
 """
 
@@ -14,6 +14,7 @@ import os
 import sys
 
 from core import __version__, logs
+from core.service.errors import ServiceError
 
 OK, FAILED, USAGE = 0, 1, 2
 
@@ -21,7 +22,7 @@ log = logging.getLogger("tunedeck")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cli import dataset_commands
+    from core.cli import dataset_commands, service_commands
 
     parser = argparse.ArgumentParser(
         prog="tunedeck",
@@ -30,8 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tunedeck {__version__}")
     parser.add_argument("--debug", action="store_true", help="log debug detail and show tracebacks")
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="connection profile to use (else TUNEDECK_PROFILE, the SDK's OPENAI_* variables, the config's default, the built-in emulator)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     dataset_commands.register(commands)
+    service_commands.register(commands)
     return parser
 
 
@@ -48,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except ServiceError as error:  # remote or profile trouble: say what and what to do, no traceback
+        log.warning("%s: %s", error.title, error.hint)
+        sys.stderr.write(f"tunedeck: {error.title}\n  {error.hint}\n" if error.hint else f"tunedeck: {error.title}\n")
+        return USAGE
     except BrokenPipeError:  # `tunedeck validate big.jsonl | head`: the reader went away
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return USAGE
