@@ -1,1 +1,1 @@
-"""The Textual app. Not built yet (issue 4): `tunedeck` with no arguments prints the CLI help."""
+"""The Textual app: it renders core objects and turns keys into core calls; no business rules here."""

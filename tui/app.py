@@ -1,0 +1,116 @@
+"""The TuneDeck application: sections, the profile header, help, and quitting safely.
+
+Built by `make_app()` so tests inject the profile, the clock and the path; nothing here reads
+the user's environment by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from core.clock import SYSTEM, Clock
+from core.dataset import Dataset
+from core.service.profiles import Active
+from tui.screens.coming import ComingScreen
+from tui.screens.help import HelpScreen
+from tui.screens.quit import QuitScreen
+
+SECTION_TITLES = {"datasets": "Datasets", "jobs": "Jobs", "playground": "Playground"}
+
+
+class TuneDeckApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "TuneDeck"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("1", "section('datasets')", "Datasets", id="app.datasets", show=False),
+        Binding("2", "section('jobs')", "Jobs", id="app.jobs", show=False),
+        Binding("3", "section('playground')", "Playground", id="app.playground", show=False),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(self, path: Path, *, active: Active, clock: Clock = SYSTEM) -> None:
+        super().__init__()
+        self.path = path
+        self.active = active
+        self.clock = clock
+        self.documents: dict[Path, Dataset] = {}  # every dataset opened in this session, by path
+        self.add_mode("datasets", self._datasets_screen)
+        self.add_mode(
+            "jobs",
+            lambda: ComingScreen("jobs", "Jobs", "Launching and watching jobs arrives with issues 5 and 6.\nThe service layer and the emulator are ready underneath."),
+        )
+        self.add_mode(
+            "playground",
+            lambda: ComingScreen("playground", "Playground", "Chatting with tuned models beside their base model arrives with issue 7."),
+        )
+
+    def _datasets_screen(self) -> Screen:
+        from tui.screens.datasets import datasets_screen
+
+        return datasets_screen(self.path)
+
+    def on_mount(self) -> None:
+        self.switch_mode("datasets")
+
+    # documents
+
+    def document(self, path: Path) -> Dataset:
+        """The one open Dataset for `path` (opened on first use; shared by browser and editor)."""
+        from core.dataset import open_dataset
+
+        key = path.resolve()
+        if key not in self.documents:
+            self.documents[key] = open_dataset(key)
+        return self.documents[key]
+
+    def unsaved(self) -> list[Dataset]:
+        return [ds for ds in self.documents.values() if ds.dirty]
+
+    # actions
+
+    def action_section(self, name: str) -> None:
+        self.switch_mode(name)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        unsaved = self.unsaved()
+        if not unsaved:
+            self.exit()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "save":
+                for ds in unsaved:
+                    try:
+                        ds.save()
+                    except Exception as exc:  # keep the app open: nothing may be lost silently
+                        self.notify(f"{ds.path.name}: {getattr(exc, 'title', exc)}", title="Not saved", severity="error", markup=False)
+                        return
+                self.exit()
+            elif choice == "discard":
+                self.exit()
+
+        self.push_screen(QuitScreen([str(ds.path) for ds in unsaved]), chosen)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for name, title in SECTION_TITLES.items():
+            yield SystemCommand(f"Go to {title}", f"switch to the {title} section", lambda n=name: self.action_section(n))
+        yield SystemCommand("Help: keys", "every key of this screen and the global ones", self.action_help)
+        yield SystemCommand("Quit", "leave TuneDeck (asks first when there are unsaved edits)", self.action_quit)
+        yield from super().get_system_commands(screen)
+
+
+def make_app(path: Path | None = None, *, active: Active | None = None, clock: Clock = SYSTEM) -> TuneDeckApp:
+    from core.service.profiles import resolve
+
+    return TuneDeckApp(path if path is not None else Path.cwd(), active=active or resolve(), clock=clock)

@@ -1,0 +1,1 @@
+"""TuneDeck's screens, one module each."""

@@ -1,0 +1,24 @@
+"""An honest placeholder for a section that is not built yet."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Center, Middle
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui.widgets.profile_bar import ProfileBar
+
+
+class ComingScreen(Screen):
+    def __init__(self, section: str, title: str, what: str) -> None:
+        super().__init__()
+        self.section = section
+        self.title_text = title
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        yield ProfileBar(self.section)
+        with Middle(), Center():
+            yield Static(f"[b]{self.title_text} — not built yet[/b]\n\n{self.what}", classes="coming", markup=True)
+        yield Footer()
