@@ -26,8 +26,8 @@ OK, FAILED, USAGE = 0, 1, 2
 DISTRIBUTION_KEYS = {"min", "mean", "p50", "p90", "max", "total"}
 
 
-def cli(tmp_path: Path, *args) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+def cli(tmp_path: Path, *args, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env or {})}
     for name in ("STATE", "CONFIG", "DATA"):
         env[f"TUNEDECK_{name}_DIR"] = str(tmp_path / "tunedeck" / name.lower())
     return subprocess.run(
