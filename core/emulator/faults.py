@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 # How a request can go wrong on the way to the service (the front door applies these) ...
-TRANSPORT_KINDS = ("429", "500", "503", "latency", "drop")
+TRANSPORT_KINDS = ("429", "500", "503", "latency", "drop", "drop-after")
 # ... and how a chat answer can go wrong inside it (the chat route applies this one).
 REPLY_KINDS = ("malformed",)
 KINDS = TRANSPORT_KINDS + REPLY_KINDS
@@ -78,7 +78,8 @@ class Faults:
         """Inject `kind` on requests matching `route` ("*", "POST /v1/files", "GET /v1/fine_tuning/jobs/*").
 
         Kinds: "429" (with retry-after), "500", "503", "latency" (then the request proceeds),
-        "drop" (the connection is closed without an answer), "malformed" (chat replies that are
+        "drop" (the connection is closed without an answer), "drop-after" (the request is
+        carried out, then the connection is closed: the client cannot know it succeeded), "malformed" (chat replies that are
         asked for JSON come back broken). Returns the rule; its `fired` counts the hits.
         """
         if kind not in KINDS:

@@ -59,14 +59,20 @@ def _fault_error(kind: str, retry_after: float) -> ApiError:
     return server_error()
 
 
-async def _apply_faults(request: web.Request, service: Service) -> None:
+async def _apply_faults(request: web.Request, service: Service) -> bool:
+    """Apply the faults that act before the request is handled; True when its answer must be
+    lost after it was handled (the ambiguous failure a client cannot tell from a drop)."""
+    lose_answer = False
     for rule in service.faults.hits(request.method, request.path, TRANSPORT_KINDS):
         if rule.kind == "latency":
             await asyncio.sleep(rule.latency)
         elif rule.kind == "drop":
             raise Dropped()
+        elif rule.kind == "drop-after":
+            lose_answer = True
         else:
             raise _fault_error(rule.kind, rule.retry_after)
+    return lose_answer
 
 
 def _authenticate(request: web.Request, service: Service) -> None:
@@ -109,9 +115,11 @@ async def front_door(request: web.Request, handler) -> web.StreamResponse:
     }
     response: web.StreamResponse
     try:
-        await _apply_faults(request, service)
+        lose_answer = await _apply_faults(request, service)
         _authenticate(request, service)
         response = await handler(request)
+        if lose_answer:
+            raise Dropped()
     except Dropped:
         if exchanges is not None:
             exchanges.append(await _exchange(request, 0))

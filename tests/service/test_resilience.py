@@ -109,6 +109,16 @@ async def test_an_ambiguous_failure_does_not_create_a_second_job(conn, emulator,
     assert [j.id for j in listed] == [job.id]
 
 
+async def test_a_job_created_whose_answer_was_lost_is_found_not_created_again(conn, emulator, clock, sleep):
+    file = await files.upload(conn, DATA / "travel.jsonl")
+    await files.wait_processed(conn, file.id, sleep=sleep)
+    lost = emulator.faults.add("POST /v1/fine_tuning/jobs", "drop-after", count=1)
+    job = await jobs.create(conn, JobRequest(model=MODEL, training_file=file.id))
+    assert lost.fired == 1
+    assert [j.id async for j in conn.client.fine_tuning.jobs.list()] == [job.id]
+    assert len(requests_to(emulator, "POST", "/v1/fine_tuning/jobs")) == 1  # found by its token, not sent again
+
+
 async def test_a_refused_job_is_not_retried(conn, emulator, clock, sleep):
     file = await files.upload(conn, DATA / "travel.jsonl")
     await files.wait_processed(conn, file.id, sleep=sleep)
