@@ -10,7 +10,7 @@ from aiohttp import web
 
 from core.dataset import base_models
 from core.emulator import lifecycle, training
-from core.emulator.errors import invalid
+from core.emulator.errors import ApiError, invalid
 from core.emulator.ids import new_id
 from core.emulator.service import ORG, ORGANIZATION_ID, Service, service_of
 from core.emulator.training import Plan
@@ -230,51 +230,55 @@ async def retrieve_job(request: web.Request) -> web.Response:
         return json_response(service.job_object(job, now))
 
 
-async def cancel_job(request: web.Request) -> web.Response:
+async def _change_job(request: web.Request, change) -> web.Response:
+    """Apply `change(service, job, now)` to the job under the store's write lock; answer the job."""
     service = service_of(request)
     now = service.now()
     with service.store.reading() as data:
         service.settle(data, now)
         with service.store.changing():
             job = service.find_job(data, request.match_info["job_id"])
-            status = service.moment(job, now).status if "final" not in job else job["final"]["status"]
-            if status in lifecycle.TERMINAL:
-                raise invalid(f"Job {job['id']} has already {status}; only a job that has not finished can be cancelled.",
-                              "fine_tuning_job_id", "invalid_job_status")
-            job["cancelled_at"] = now
-            job["final"] = {"status": "cancelled", "finished_at": now, "error": None}
+            change(service, job, now)
         return json_response(service.job_object(job, now))
+
+
+def _refuse(job: dict, status: str, wanted: str) -> ApiError:
+    return invalid(f"Job {job['id']} {status}; {wanted}.", "fine_tuning_job_id", "invalid_job_status")
+
+
+def _cancel(service, job: dict, now: float) -> None:
+    status = service.moment(job, now).status if "final" not in job else job["final"]["status"]
+    if status in lifecycle.TERMINAL:
+        raise _refuse(job, f"has already {status}", "only a job that has not finished can be cancelled")
+    job["cancelled_at"] = now
+    job["final"] = {"status": "cancelled", "finished_at": now, "error": None}
+
+
+def _pause(service, job: dict, now: float) -> None:
+    moment = service.moment(job, now)
+    if moment.status != "running":
+        raise _refuse(job, f"is {moment.status}", "only a running job can be paused")
+    job["pauses"].append({"at": now, "offset": moment.elapsed, "step": moment.progress.step, "resumed_at": None})
+
+
+def _resume(service, job: dict, now: float) -> None:
+    moment = service.moment(job, now)
+    pause = lifecycle.open_pause(job)
+    if pause is None or moment.status not in ("pausing", "paused"):
+        raise _refuse(job, f"is {moment.status}", "only a paused job can be resumed")
+    pause["resumed_at"] = now
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    return await _change_job(request, _cancel)
 
 
 async def pause_job(request: web.Request) -> web.Response:
-    service = service_of(request)
-    now = service.now()
-    with service.store.reading() as data:
-        service.settle(data, now)
-        with service.store.changing():
-            job = service.find_job(data, request.match_info["job_id"])
-            moment = service.moment(job, now)
-            if moment.status != "running":
-                raise invalid(f"Job {job['id']} is {moment.status}; only a running job can be paused.",
-                              "fine_tuning_job_id", "invalid_job_status")
-            job["pauses"].append({"at": now, "offset": moment.elapsed, "step": moment.progress.step, "resumed_at": None})
-        return json_response(service.job_object(job, now))
+    return await _change_job(request, _pause)
 
 
 async def resume_job(request: web.Request) -> web.Response:
-    service = service_of(request)
-    now = service.now()
-    with service.store.reading() as data:
-        service.settle(data, now)
-        with service.store.changing():
-            job = service.find_job(data, request.match_info["job_id"])
-            moment = service.moment(job, now)
-            pause = lifecycle.open_pause(job)
-            if pause is None or moment.status not in ("pausing", "paused"):
-                raise invalid(f"Job {job['id']} is {moment.status}; only a paused job can be resumed.",
-                              "fine_tuning_job_id", "invalid_job_status")
-            pause["resumed_at"] = now
-        return json_response(service.job_object(job, now))
+    return await _change_job(request, _resume)
 
 
 async def list_events(request: web.Request) -> web.Response:

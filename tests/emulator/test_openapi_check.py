@@ -9,7 +9,6 @@ import pytest
 from core.emulator import Exchange
 from tests.emulator import openapi_check
 
-pytestmark = pytest.mark.skipif(not openapi_check.available(), reason="the OpenAPI document is not on this machine")
 
 JOB = {
     "object": "fine_tuning.job", "id": "ftjob-abc", "created_at": 1, "error": None, "fine_tuned_model": None,

@@ -11,6 +11,7 @@ from core.clock import ManualClock
 from core.emulator import Emulator
 from core.service.client import connect
 from core.service.profiles import Profile
+from tests.emulator import openapi_check
 
 
 @pytest.fixture
@@ -20,8 +21,10 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emulator(clock, tmp_path):
+    """A recording emulator; every answer it gave is checked against the OpenAPI document."""
     with Emulator(state_dir=tmp_path / "emulator", clock=clock, record=True) as emu:
         yield emu
+    openapi_check.assert_conform(emu.exchanges)
 
 
 @pytest_asyncio.fixture
