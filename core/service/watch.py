@@ -236,8 +236,7 @@ class Watcher:
         newest_first: list[FineTuningJobEvent] = []
         after = None
         while True:
-            if after is not None:
-                await self.pacer.take()
+            await self.pacer.take()
             page, more = await jobs.events_page(self.conn, tail.job_id, limit=self.page, after=after, client=self.client)
             fresh = [e for e in page if e.id not in tail.seen]
             newest_first.extend(fresh)
