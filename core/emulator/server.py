@@ -18,6 +18,7 @@ from core.emulator.wire import STANDARD_HEADERS, STREAMED_BODY, json_response
 log = logging.getLogger(__name__)
 
 EXCHANGES = web.AppKey("exchanges", list)
+AZURE_PREFIX = "/openai"
 
 
 @dataclass
@@ -63,7 +64,7 @@ async def _apply_faults(request: web.Request, service: Service) -> bool:
     """Apply the faults that act before the request is handled; True when its answer must be
     lost after it was handled (the ambiguous failure a client cannot tell from a drop)."""
     lose_answer = False
-    for rule in service.faults.hits(request.method, request.path, TRANSPORT_KINDS):
+    for rule in service.faults.hits(request.method, api_path(request.path), TRANSPORT_KINDS):
         if rule.kind == "latency":
             await asyncio.sleep(rule.latency)
         elif rule.kind == "drop":
@@ -155,7 +156,7 @@ async def _exchange(request: web.Request, status: int, response: web.StreamRespo
         answer = request.get(STREAMED_BODY, b"")
     return Exchange(
         method=request.method,
-        path=request.path,
+        path=api_path(request.path),  # Azure's /openai/... recorded as the /v1 path it stands for
         query=dict(request.query),
         request_body=body,
         request_content_type=request.headers.get("Content-Type", ""),
@@ -174,5 +175,20 @@ def make_app(service: Service, exchanges: list | None = None) -> web.Application
     if exchanges is not None:
         app[EXCHANGES] = exchanges
     for module in (files, jobs, models, chat):
-        app.add_routes(module.routes())
+        for route in module.routes():
+            app.router.add_route(route.method, route.path, route.handler)
+            # Azure OpenAI serves the same API under /openai (api-version in the query, key in
+            # the api-key header), so the azure profile's code path can be tested here too.
+            app.router.add_route(route.method, AZURE_PREFIX + route.path.removeprefix("/v1"), route.handler)
+    # Azure puts the deployment (its name for the model) in the chat URL; the body keeps `model`.
+    app.router.add_post(AZURE_PREFIX + "/deployments/{deployment}/chat/completions", chat.create_completion)
     return app
+
+
+def api_path(path: str) -> str:
+    """The service's /v1 path for a path of either flavour (Azure's /openai/... included)."""
+    if path.startswith(AZURE_PREFIX + "/deployments/") and path.endswith("/chat/completions"):
+        return "/v1/chat/completions"
+    if path.startswith(AZURE_PREFIX + "/"):
+        return "/v1" + path.removeprefix(AZURE_PREFIX)
+    return path
