@@ -20,6 +20,14 @@ from tui.screens.coming import ComingScreen
 from tui.screens.help import HelpScreen
 from tui.screens.quit import QuitScreen
 
+def shown(path: Path) -> str:
+    """A path as a person wants to read it: relative to where they started, when it is below."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 SECTION_TITLES = {"datasets": "Datasets", "jobs": "Jobs", "playground": "Playground"}
 
 
@@ -100,7 +108,7 @@ class TuneDeckApp(App):
             elif choice == "discard":
                 self.exit()
 
-        self.push_screen(QuitScreen([str(ds.path) for ds in unsaved]), chosen)
+        self.push_screen(QuitScreen([shown(ds.path) for ds in unsaved]), chosen)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for name, title in SECTION_TITLES.items():

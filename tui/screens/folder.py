@@ -41,7 +41,8 @@ class FileChecked(Message):
 
 class FolderScreen(Screen):
     BINDINGS = [
-        Binding("enter", "open", "Open", id="folder.open"),
+        # priority: the table's own (hidden) enter binding would otherwise hide this one
+        Binding("enter", "open", "Open", id="folder.open", priority=True),
         Binding("r", "rescan", "Rescan", id="folder.rescan"),
     ]
 
@@ -69,7 +70,8 @@ class FolderScreen(Screen):
         table.clear()
         found = self.files()
         self.query_one("#folder-title", Static).update(
-            f" {self.folder.resolve()} — {len(found)} JSONL file{'s' if len(found) != 1 else ''}"
+            # The folder as the user named it: short, and the same on every machine.
+            f" {self.folder if str(self.folder) != '.' else Path.cwd()} — {len(found)} JSONL file{'s' if len(found) != 1 else ''}"
             + ("" if found else " (open a file with: tunedeck PATH.jsonl)")
         )
         for path in found:
@@ -97,12 +99,16 @@ class FolderScreen(Screen):
         if row not in table.rows:
             return
         if message.problem:
-            table.update_cell(row, "format", Text(message.problem, style="red"))
+            table.update_cell(row, "format", Text(message.problem, style="red"), update_width=True)
             return
-        table.update_cell(row, "examples", f"{message.examples:,}")
-        table.update_cell(row, "format", message.format)
-        table.update_cell(row, "errors", Text(f"{message.errors:,}", style="bold red" if message.errors else "green"))
-        table.update_cell(row, "warnings", Text(f"{message.warnings:,}", style="yellow" if message.warnings else "green"))
+        cells = {
+            "examples": f"{message.examples:,}",
+            "format": message.format,
+            "errors": Text(f"{message.errors:,}", style="bold red" if message.errors else "green"),
+            "warnings": Text(f"{message.warnings:,}", style="yellow" if message.warnings else "green"),
+        }
+        for column, value in cells.items():
+            table.update_cell(row, column, value, update_width=True)
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)

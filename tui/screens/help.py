@@ -14,6 +14,16 @@ def _key_label(app, key: str) -> str:
     return app.get_key_display(Binding(key, ""))
 
 
+def _ours(node, binding: Binding) -> bool:
+    """Was this binding declared by a TuneDeck class (not inherited from a stock Textual one)?"""
+    for cls in type(node).__mro__:
+        if cls.__module__.startswith("tui."):
+            for declared in cls.__dict__.get("BINDINGS", ()):
+                if isinstance(declared, Binding) and declared.action == binding.action:
+                    return True
+    return False
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close")]
 
@@ -25,21 +35,28 @@ class HelpScreen(ModalScreen[None]):
         app = self.app
         text = Text()
         seen: set[tuple[str, str]] = set()
-        here = [(b.binding, b.node) for b in self.from_screen.active_bindings.values()]
+        # TuneDeck's own bindings (screens, app, our widgets) and any a widget shows in the
+        # footer; a stock widget's cursor keys would only bury them.
+        here = [(b.binding, b.node) for b in self.from_screen.active_bindings.values() if b.binding.show or _ours(b.node, b.binding)]
         name = self.from_screen.__class__.__name__.removesuffix("Screen")
         for title, rows in (
             (f"This screen ({name})", [b for b, node in here if node is not app]),
             ("Everywhere", [b for b, node in here if node is app]),
         ):
-            rows = [b for b in rows if b.description and (b.action, b.key) not in seen]
-            if not rows:
+            keys_of: dict[str, list[str]] = {}  # one row per action, all its keys together
+            described: dict[str, str] = {}
+            for binding in rows:
+                if not binding.description or (binding.action, binding.key) in seen:
+                    continue
+                seen.add((binding.action, binding.key))
+                keys_of.setdefault(binding.action, []).extend(_key_label(app, k.strip()) for k in binding.key.split(","))
+                described.setdefault(binding.action, binding.tooltip or binding.description)
+            if not keys_of:
                 continue
             text.append(f"{title}\n", style="bold underline")
-            for binding in rows:
-                seen.add((binding.action, binding.key))
-                keys = ", ".join(_key_label(app, k.strip()) for k in binding.key.split(","))
-                text.append(f"  {keys:<16}", style="bold")
-                text.append(f"{binding.tooltip or binding.description}\n")
+            for action, keys in keys_of.items():
+                text.append(f"  {', '.join(dict.fromkeys(keys)):<16}", style="bold")
+                text.append(f"{described[action]}\n")
             text.append("\n")
         text.append(f"  {_key_label(app, 'ctrl+p'):<16}", style="bold")
         text.append("command palette: every action by name\n")
