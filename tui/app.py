@@ -7,6 +7,7 @@ the user's environment by itself.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -17,7 +18,7 @@ from core.clock import SYSTEM, Clock
 from core.dataset import Dataset
 from core.service.profiles import Active
 from tui.screens.coming import ComingScreen
-from tui.screens.help import HelpScreen
+from tui.screens.help import HelpScreen, ours
 from tui.screens.quit import QuitScreen
 
 def shown(path: Path) -> str:
@@ -114,6 +115,15 @@ class TuneDeckApp(App):
         for name, title in SECTION_TITLES.items():
             yield SystemCommand(f"Go to {title}", f"switch to the {title} section", lambda n=name: self.action_section(n))
         yield SystemCommand("Help: keys", "every key of this screen and the global ones", self.action_help)
+        # Every key of the screen is also a command, so nothing is reachable by key alone.
+        listed: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding, node = active.binding, active.node
+            if node is self or not binding.description or binding.action in listed or not (binding.show or ours(node, binding)):
+                continue
+            listed.add(binding.action)
+            keys = ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+            yield SystemCommand(binding.description, f"{binding.tooltip or binding.description} ({keys})", partial(self.run_action, binding.action, node))
         yield SystemCommand("Quit", "leave TuneDeck (asks first when there are unsaved edits)", self.action_quit)
         yield from super().get_system_commands(screen)
 

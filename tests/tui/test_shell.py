@@ -98,6 +98,19 @@ async def test_help_lists_the_screens_keys_and_the_global_ones(samples):
 
 
 @pytest.mark.asyncio
+async def test_every_key_of_the_screen_is_also_a_palette_command(samples):
+    app = build(samples)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for title in ("Open", "Rescan", "Go to Jobs", "Help: keys", "Quit"):
+            assert title in commands
+        commands["Go to Jobs"].callback()
+        await pilot.pause()
+        assert isinstance(app.screen, ComingScreen)
+
+
+@pytest.mark.asyncio
 async def test_quitting_with_unsaved_edits_asks_first(samples):
     app = build(samples)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -14,7 +14,7 @@ def _key_label(app, key: str) -> str:
     return app.get_key_display(Binding(key, ""))
 
 
-def _ours(node, binding: Binding) -> bool:
+def ours(node, binding: Binding) -> bool:
     """Was this binding declared by a TuneDeck class (not inherited from a stock Textual one)?"""
     for cls in type(node).__mro__:
         if cls.__module__.startswith("tui."):
@@ -37,7 +37,7 @@ class HelpScreen(ModalScreen[None]):
         seen: set[tuple[str, str]] = set()
         # TuneDeck's own bindings (screens, app, our widgets) and any a widget shows in the
         # footer; a stock widget's cursor keys would only bury them.
-        here = [(b.binding, b.node) for b in self.from_screen.active_bindings.values() if b.binding.show or _ours(b.node, b.binding)]
+        here = [(b.binding, b.node) for b in self.from_screen.active_bindings.values() if b.binding.show or ours(b.node, b.binding)]
         name = self.from_screen.__class__.__name__.removesuffix("Screen")
         for title, rows in (
             (f"This screen ({name})", [b for b, node in here if node is not app]),
