@@ -43,6 +43,21 @@ MIGRATIONS = [
         PRIMARY KEY (profile, job_id)
     );
     """,
+    # 2: splits, so a job launched on a split can be traced back to its dataset, ratio and seed
+    """
+    CREATE TABLE splits (
+        dataset_path TEXT NOT NULL,
+        dataset_sha256 TEXT NOT NULL,
+        ratio REAL NOT NULL,
+        seed INTEGER NOT NULL,
+        train_path TEXT NOT NULL,
+        train_sha256 TEXT NOT NULL,
+        validation_path TEXT NOT NULL,
+        validation_sha256 TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX splits_by_train ON splits (train_sha256);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -65,6 +80,19 @@ class JobRecord:
     split_seed: int | None = None
     suffix: str | None = None
     status: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    dataset_path: str
+    dataset_sha256: str
+    ratio: float
+    seed: int
+    train_path: str
+    train_sha256: str
+    validation_path: str
+    validation_sha256: str
     created_at: float = 0.0
 
 
@@ -121,6 +149,17 @@ class LocalState:
 
     def forget_upload(self, profile: str, file_id: str) -> None:
         self._db.execute("DELETE FROM uploads WHERE profile = ? AND file_id = ?", (profile, file_id))
+
+    # splits
+
+    def record_split(self, split: SplitRecord) -> None:
+        values = (*[getattr(split, f) for f in SplitRecord.__dataclass_fields__][:-1], split.created_at or time.time())
+        self._db.execute("INSERT INTO splits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def split_of(self, train_sha256: str) -> SplitRecord | None:
+        """The newest split that wrote a training file with these bytes."""
+        row = self._db.execute("SELECT * FROM splits WHERE train_sha256 = ? ORDER BY created_at DESC LIMIT 1", (train_sha256,)).fetchone()
+        return SplitRecord(*row) if row else None
 
     # jobs
 

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from core.service.local_state import SCHEMA_VERSION, JobRecord, LocalState, NewerSchema
+from core.service.local_state import MIGRATIONS, SCHEMA_VERSION, JobRecord, LocalState, NewerSchema, SplitRecord
 
 
 def test_jobs_survive_a_restart(tmp_path):
@@ -44,3 +44,20 @@ def test_default_location_is_the_data_dir():
     with LocalState() as state:
         assert state.path.name == "tunedeck.sqlite3"
         assert "tunedeck-data" in str(state.path)
+
+
+def test_an_old_file_is_migrated_forward_keeping_its_rows(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])  # a file written by the first version
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO uploads VALUES ('acct', 'sha', 'file-1', 'a.jsonl', 3, 1.0)")
+    db.commit()
+    db.close()
+    with LocalState(path) as state:
+        assert state.version == SCHEMA_VERSION
+        assert state.uploaded("acct", "sha") == "file-1"
+        split = SplitRecord("d.jsonl", "dsha", 0.8, 42, "d.train.jsonl", "tsha", "d.validation.jsonl", "vsha")
+        state.record_split(split)
+        assert state.split_of("tsha").seed == 42
+        assert state.split_of("other") is None
