@@ -65,7 +65,7 @@ def test_launch_on_a_split_links_the_job_to_its_dataset_and_seed(tmp_path):
         (["--train", TRAVEL, "--model", "gpt-4o-mini", "--method", "dpo"], FAILED, "needs preference examples"),
         (["--train", TRAVEL, "--model", "gpt-3.5-turbo-0125", "--method", "dpo"], USAGE, "cannot be trained with DPO"),
         (["--train", TRAVEL, "--model", "gpt-4o-mini", "--suffix", "x" * 65], USAGE, "at most 64"),
-        (["--train", TRAVEL, "--model", "gpt-4o-mini", "--metadata", "k=" + "v" * 513], USAGE, "values 512"),
+        (["--train", TRAVEL, "--model", "gpt-4o-mini", "--metadata", "k=" + "v" * 513], USAGE, "values at most 512"),
         (["--train", TRAVEL, "--model", "gpt-9"], USAGE, "unknown model"),
         (["--train", "data/broken.jsonl", "--model", "gpt-4o-mini"], FAILED, "mixed"),
     ],
