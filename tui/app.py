@@ -40,6 +40,7 @@ class TuneDeckApp(App):
         Binding("1", "section('datasets')", "Datasets", id="app.datasets", show=False),
         Binding("2", "section('jobs')", "Jobs", id="app.jobs", show=False),
         Binding("3", "section('playground')", "Playground", id="app.playground", show=False),
+        Binding("P", "profiles", "Profiles", id="app.profiles", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -87,6 +88,12 @@ class TuneDeckApp(App):
     def action_section(self, name: str) -> None:
         self.switch_mode(name)
 
+    def action_profiles(self) -> None:
+        from tui.screens.profiles import ProfilesScreen
+
+        if not isinstance(self.screen, ProfilesScreen):
+            self.push_screen(ProfilesScreen())
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -114,6 +121,7 @@ class TuneDeckApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for name, title in SECTION_TITLES.items():
             yield SystemCommand(f"Go to {title}", f"switch to the {title} section", lambda n=name: self.action_section(n))
+        yield SystemCommand("Profiles: connection profiles", "create, edit, test and delete server profiles", self.action_profiles)
         yield SystemCommand("Help: keys", "every key of this screen and the global ones", self.action_help)
         # Every key of the screen is also a command, so nothing is reachable by key alone.
         listed: set[str] = set()

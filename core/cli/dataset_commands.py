@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -164,20 +163,6 @@ def run_stats(args) -> int:
     return OK
 
 
-def _remember_split(path: Path, split) -> None:
-    """Record the split in local state, so a job launched on it can name its dataset and seed."""
-    from core.service.local_state import LocalState, SplitRecord
-
-    with open(path, "rb") as f:
-        dataset_sha = hashlib.file_digest(f, "sha256").hexdigest()
-    record = SplitRecord(
-        str(path.resolve()), dataset_sha, split.ratio, split.seed,
-        str(split.train.path.resolve()), split.train.sha256, str(split.validation.path.resolve()), split.validation.sha256,
-    )
-    with LocalState() as state:
-        state.record_split(record)
-
-
 def run_split(args) -> int:
     try:
         lookup(args.model)
@@ -198,7 +183,9 @@ def run_split(args) -> int:
             split = splitting.write(ds, split, args.out, overwrite=args.force)
         except DatasetError as exc:
             return _fail(str(exc), args.json)
-    _remember_split(args.file, split)
+    from core.service.local_state import remember_split  # sqlite only for the command that needs it
+
+    remember_split(args.file, split)
     if args.json:
         _emit_json({"path": str(args.file), **split.to_json()})
         return OK

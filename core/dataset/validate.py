@@ -26,13 +26,15 @@ from core.dataset import base_models, rules
 from core.dataset.base_models import BaseModel
 from core.dataset.lines import records_in
 from core.dataset.rules import CHAT, CODES, INVALID, PREFERENCE, Checked, Finding, Problem
-from core.dataset.store import Dataset, Line, Run
+from core.dataset.store import Dataset, Line, Run, Source
 from core.dataset.tokens import Counter
 
 CHUNK = 20_000  # records per task: progress is reported and cancel is checked this often
 PROCESS_THRESHOLD = 60_000  # below this, starting workers costs more than it saves
 
 Progress = Callable[[int, int], None]
+# (source, lo, columns): per-record results of records lo.. of one source, as soon as they are known.
+Chunk = Callable[[Source, int, "Columns"], None]
 
 
 class Cancelled(Exception):
@@ -183,14 +185,27 @@ class Validator:
         self._lines: dict[bytes, Checked] = {}  # new records, by their bytes
         self._counter: Counter | None = None  # for new records, made on first need
 
-    def run(self, *, progress: Progress | None = None, cancel: threading.Event | None = None, workers: int | None = None) -> Report:
+    def run(
+        self,
+        *,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int | None = None,
+        on_chunk: Chunk | None = None,
+    ) -> Report:
+        """Check what is not checked yet and judge the whole file.
+
+        `on_chunk(source, lo, columns)` receives each range of records of a source as soon as it
+        is checked (in the order ranges finish; before the file-level rules), so a UI can show
+        partial results of a long run. Records already cached are not reported again.
+        """
         ds = self.dataset
         pieces = ds.pieces()
         todo = [p.source for p in pieces if isinstance(p, Run) and id(p.source) not in self._runs]
         total = sum(len(s.index) for s in {id(s): s for s in todo}.values())
         done = 0
         for source in {id(s): s for s in todo}.values():
-            self._runs[id(source)] = self._check_source(source, progress, cancel, workers, done, total)
+            self._runs[id(source)] = self._check_source(source, progress, cancel, workers, done, total, on_chunk)
             done += len(source.index)
         columns = Columns()
         for piece in pieces:
@@ -206,7 +221,7 @@ class Validator:
             progress(total, total)
         return _judge(ds, self.model, columns)
 
-    def _check_source(self, source, progress, cancel, workers, done, total) -> Columns:
+    def _check_source(self, source, progress, cancel, workers, done, total, on_chunk=None) -> Columns:
         index = source.index
         n = len(index)
         workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
@@ -227,6 +242,8 @@ class Validator:
                     for future in finished:
                         lo = futures[future]
                         results[lo] = future.result()
+                        if on_chunk is not None:
+                            on_chunk(source, lo, results[lo])
                         done += len(results[lo])
                         if progress is not None:
                             progress(done, total)
@@ -239,6 +256,8 @@ class Validator:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
                 results[lo] = check_records(source.records(lo, hi), self.model)
+                if on_chunk is not None:
+                    on_chunk(source, lo, results[lo])
                 done += hi - lo
                 if progress is not None:
                     progress(done, total)

@@ -193,3 +193,22 @@ class LocalState:
     def job(self, profile: str, job_id: str) -> JobRecord | None:
         row = self._db.execute("SELECT * FROM jobs WHERE profile = ? AND job_id = ?", (profile, job_id)).fetchone()
         return JobRecord(*row) if row else None
+
+
+def remember_split(source: Path, split, state: LocalState | None = None) -> SplitRecord:
+    """Record a written split (a `core.dataset.split.SplitPlan` with paths and hashes), so a job
+    launched on it can name its dataset, ratio and seed. `source` is hashed as it is on disk."""
+    import hashlib
+
+    with open(source, "rb") as f:
+        dataset_sha = hashlib.file_digest(f, "sha256").hexdigest()
+    record = SplitRecord(
+        str(source.resolve()), dataset_sha, split.ratio, split.seed,
+        str(split.train.path.resolve()), split.train.sha256, str(split.validation.path.resolve()), split.validation.sha256,
+    )  # fmt: skip
+    if state is not None:
+        state.record_split(record)
+    else:
+        with LocalState() as own:
+            own.record_split(record)
+    return record
