@@ -159,6 +159,7 @@ class SplitScreen(Screen):
         Binding("ctrl+s", "write", "Write split", id="split.write-ctrl-s", show=False),
         # priority: a focused Input takes every printable key before the screen sees it
         Binding("w", "write", "Write split", id="split.write", priority=True),
+        Binding("L", "launch", "Launch…", id="split.launch", priority=True),
         Binding("escape", "back", "Back", id="split.back"),
     ]
 
@@ -330,7 +331,7 @@ class SplitScreen(Screen):
 
     def on_split_written(self, message: SplitWritten) -> None:
         self.written = plan = message.plan
-        lines = [f"Written (ratio {plan.ratio}, seed {plan.seed}; recorded for launching):"]
+        lines = [f"Written (ratio {plan.ratio}, seed {plan.seed}; recorded for launching — L to launch):"]
         for side in (plan.train, plan.validation):
             lines.append(f"  {side.path}  {len(side.records):,} examples")
         self.query_one("#split-written", Static).update("\n".join(lines))
@@ -338,6 +339,16 @@ class SplitScreen(Screen):
 
     def on_write_failed(self, message: WriteFailed) -> None:
         self.notify(f"{message.title}\n{message.hint}".strip(), title="Not written", severity="error", markup=False)
+
+    def action_launch(self) -> None:
+        """Go on to the launch screen with the training side just written (its split gives the
+        validation file)."""
+        if self.written is None:
+            self.notify("Write the split first (w)", markup=False)
+            return
+        from tui.screens.launch import LaunchScreen
+
+        self.app.push_screen(LaunchScreen(self.written.train.path))
 
     def action_back(self) -> None:
         self.app.pop_screen()
