@@ -6,6 +6,7 @@ the user's environment by itself.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -67,6 +68,13 @@ class TuneDeckApp(App):
         return datasets_screen(self.path)
 
     def on_mount(self) -> None:
+        from tui.screens.browser import start_process_helpers
+
+        # Workers that validate big files start processes; they must inherit a real stderr.
+        start_process_helpers()
+        # What start-up created lives as long as the app: keep the collector from walking it
+        # again and again (its full passes were the 100–180 ms worst cases between keys).
+        gc.freeze()
         self.switch_mode("datasets")
 
     # documents

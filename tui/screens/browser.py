@@ -650,6 +650,7 @@ class BrowserScreen(Screen):
         Binding("f", "toggle_findings", "Findings", id="browser.findings", tooltip="Findings panel: show or hide"),
         Binding("s", "toggle_stats", "Stats", id="browser.stats", show=False, tooltip="Stats panel: show or hide"),
         Binding("m", "next_model", "Base model", id="browser.model", show=False, tooltip="Base model: count tokens and cost for the next one"),
+        Binding("S", "split", "Split…", id="browser.split", show=False, tooltip="Split into training and validation files, then launch"),
         Binding("escape", "escape", "Clear / back", id="browser.escape", show=False, tooltip="Clear the search and the filter; then back to the folder"),
     ]
 
@@ -1097,6 +1098,15 @@ class BrowserScreen(Screen):
 
     def action_problem(self, direction: int) -> None:
         self._step(self._problems(), direction, "problems")
+
+    def action_split(self) -> None:
+        if getattr(self, "dataset", None) is None:
+            return
+        from tui.screens.split import SplitScreen
+
+        # The report is reused when it is current; the split screen checks again otherwise.
+        current = self.report if self.report is not None and not self._validating else None
+        self.app.push_screen(SplitScreen(self.dataset, current))
 
     def action_first_error(self) -> None:
         errors = self._problems(error_codes())
