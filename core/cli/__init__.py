@@ -16,7 +16,7 @@ import sys
 from core import __version__, logs
 from core.service.errors import ServiceError
 
-OK, FAILED, USAGE = 0, 1, 2
+from core.cli.output import FAILED, OK, USAGE  # noqa: F401 (the exit codes, re-exported)
 
 log = logging.getLogger("tunedeck")
 

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
 
 from core.dataset import DatasetError, open_dataset, validate
 from core.dataset import split as splitting
@@ -14,7 +13,7 @@ from core.dataset import stats as statistics
 from core.dataset.base_models import DEFAULT_MODEL, UnknownModel, load_price_overrides, lookup
 from core.dataset.rules import CODES
 
-OK, FAILED, USAGE = 0, 1, 2
+from core.cli.output import FAILED, OK, USAGE, emit_json, fail
 SHOWN_PER_CODE = 10
 
 
@@ -49,15 +48,6 @@ def register(commands) -> None:
     p.set_defaults(run=run_split)
 
 
-def _emit_json(value) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def _fail(message: str, as_json: bool) -> int:
-    if as_json:
-        _emit_json({"error": message})
-    sys.stderr.write(f"tunedeck: {message}\n")
-    return USAGE
 
 
 def _progress(label: str):
@@ -83,7 +73,7 @@ def run_validate(args) -> int:
     try:
         lookup(args.model)
     except UnknownModel as exc:
-        return _fail(str(exc), args.json)
+        return fail(str(exc), args.json)
     results, worst = [], OK
     for path in args.files:
         try:
@@ -101,7 +91,7 @@ def run_validate(args) -> int:
             if not args.json:
                 _print_report(report, show_all=args.all)
     if args.json:
-        _emit_json({"ok": worst == OK, "files": results})
+        emit_json({"ok": worst == OK, "files": results})
     return worst
 
 
@@ -133,15 +123,15 @@ def run_stats(args) -> int:
         overrides = load_price_overrides(args.prices) if args.prices else None
         model = lookup(args.model, overrides)
     except (UnknownModel, OSError, ValueError) as exc:
-        return _fail(str(exc), args.json)
+        return fail(str(exc), args.json)
     try:
         ds, report = _open_and_validate(args.file, model)
     except (DatasetError, OSError) as exc:
-        return _fail(str(exc), args.json)
+        return fail(str(exc), args.json)
     with ds:
         result = statistics.compute(report, epochs=args.epochs)
     if args.json:
-        _emit_json({"path": str(args.file), "format": report.format, "errors": len(report.errors), "warnings": len(report.warnings), **result.to_json()})
+        emit_json({"path": str(args.file), "format": report.format, "errors": len(report.errors), "warnings": len(report.warnings), **result.to_json()})
         return OK
     out = sys.stdout.write
     out(f"{args.file}: {result.records:,} records, {result.examples:,} valid {report.format} examples [{model.name}]\n")
@@ -168,7 +158,7 @@ def run_split(args) -> int:
         lookup(args.model)
         ds, report = _open_and_validate(args.file, args.model)
     except (UnknownModel, DatasetError, OSError) as exc:
-        return _fail(str(exc), args.json)
+        return fail(str(exc), args.json)
     with ds:
         try:
             split = splitting.plan(
@@ -177,17 +167,17 @@ def run_split(args) -> int:
             if not split.train.records or not split.validation.records:
                 message = f"{len(split.train.records) + len(split.validation.records)} valid examples cannot be split into two non-empty sides"
                 if args.json:
-                    _emit_json({"path": str(args.file), "error": message, **split.to_json()})
+                    emit_json({"path": str(args.file), "error": message, **split.to_json()})
                 sys.stderr.write(f"tunedeck: {message}\n")
                 return FAILED
             split = splitting.write(ds, split, args.out, overwrite=args.force)
         except DatasetError as exc:
-            return _fail(str(exc), args.json)
+            return fail(str(exc), args.json)
     from core.service.local_state import remember_split  # sqlite only for the command that needs it
 
     remember_split(args.file, split)
     if args.json:
-        _emit_json({"path": str(args.file), **split.to_json()})
+        emit_json({"path": str(args.file), **split.to_json()})
         return OK
     out = sys.stdout.write
     for side in (split.train, split.validation):

@@ -11,7 +11,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-import orjson
 
 from core.service import launch as launching
 from core.service.client import connect
@@ -20,7 +19,7 @@ from core.service.files import UploadProgress
 from core.service.local_state import LocalState
 from core.service.profiles import resolve
 
-OK, FAILED, USAGE = 0, 1, 2
+from core.cli.output import FAILED, OK, USAGE, emit_json, fail
 
 
 def register(commands) -> None:
@@ -46,15 +45,6 @@ def register(commands) -> None:
     p.set_defaults(run=run_launch)
 
 
-def _emit_json(value) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def _fail(message: str, as_json: bool, code: int = USAGE) -> int:
-    if as_json:
-        _emit_json({"error": message})
-    sys.stderr.write(f"tunedeck: {message}\n")
-    return code
 
 
 def _show_progress(label: str):
@@ -88,7 +78,7 @@ async def _upload(conn, path: Path, state: LocalState) -> tuple[dict, bool]:
 
 def run_upload(args) -> int:
     if not args.file.is_file():
-        return _fail(f"{args.file}: no such file", args.json)
+        return fail(f"{args.file}: no such file", args.json)
     active = resolve(args.profile)
 
     async def go():
@@ -98,7 +88,7 @@ def run_upload(args) -> int:
 
     file, reused = asyncio.run(go())
     if args.json:
-        _emit_json({**file, "reused": reused})
+        emit_json({**file, "reused": reused})
     else:
         sys.stdout.write(f"{file['id']}  {args.file}  {file['bytes']:,} bytes  {file['status']}{'  (already uploaded: reused)' if reused else ''}\n")
     return OK
@@ -133,11 +123,11 @@ def run_launch(args) -> int:
         form = _form(args)
         plan = form if isinstance(form, launching.Refused) else launching.plan(form, active, state)
         if isinstance(plan, launching.Refused):
-            return _fail(plan.message, args.json, FAILED if plan.dataset else USAGE)
+            return fail(plan.message, args.json, FAILED if plan.dataset else USAGE)
         if not args.yes:
             answer = _confirmed(plan.confirmation(), args.json)
             if answer is None:
-                return _fail("not launching: confirm with --yes (standard input is not a terminal to ask on)", args.json)
+                return fail("not launching: confirm with --yes (standard input is not a terminal to ask on)", args.json)
             if not answer:
                 sys.stderr.write("tunedeck: not launched; nothing was sent\n")
                 return FAILED
@@ -148,9 +138,9 @@ def run_launch(args) -> int:
         except ServiceError as error:
             # Nothing half-done left unexplained: say which uploads are kept for the next try.
             detail = launching.kept_uploads(plan)
-            return _fail(f"{error.title}: {error.hint}; {detail}" if error.hint else f"{error.title}; {detail}", args.json)
+            return fail(f"{error.title}: {error.hint}; {detail}" if error.hint else f"{error.title}; {detail}", args.json)
     if args.json:
-        _emit_json(job)
+        emit_json(job)
     else:
         sys.stdout.write(f"{job['id']}  {job['status']}  {job['model']}\n")
     return OK

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import orjson
 
 from core import paths
 from core.service import profiles
 
-OK, FAILED, USAGE = 0, 1, 2
+from core.cli.output import OK, emit_json
 
 
 def register(commands) -> None:
@@ -51,7 +50,7 @@ def run_profiles(args) -> int:
             "active": {**_profile_json(active.profile, settings.default_profile), "source": active.source, "offline": active.profile.kind == "emulator"},
             "profiles": [_profile_json(p, settings.default_profile) for _, p in sorted(listed.items())],
         }
-        sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+        emit_json(value)
         return OK
     out = sys.stdout.write
     out(f"active: {active.profile.name} — {active.profile.describe()}\n        chosen by {active.source}\n")

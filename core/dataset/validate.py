@@ -26,7 +26,7 @@ from core.dataset import base_models, rules
 from core.dataset.base_models import BaseModel
 from core.dataset.lines import records_in
 from core.dataset.rules import CHAT, CODES, INVALID, PREFERENCE, Checked, Finding, Problem
-from core.dataset.store import Dataset, Line, Run, Source
+from core.dataset.store import Dataset, Run, Source
 from core.dataset.tokens import Counter
 
 CHUNK = 20_000  # records per task: progress is reported and cancel is checked this often
