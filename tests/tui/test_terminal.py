@@ -90,10 +90,11 @@ def terminal(tmux, tmp_path):
 
 
 def test_the_broken_sample_in_a_real_terminal(terminal):
-    screen = terminal.wait_for("EMULATOR", "invalid-json")
+    # Validation fills in as it goes: wait for its end (the error count in the header).
+    screen = terminal.wait_for("EMULATOR", "invalid-json", "✗ 24")
     assert "EMULATOR" in screen, screen
     assert "broken.jsonl" in screen, screen
     assert "invalid-json" in screen, screen  # a finding, by its code
-    assert "24" in screen, screen  # the error count of data/README.md's table
+    assert "✗ 24" in screen and "9 valid" in screen, screen  # the counts of data/README.md's table
     terminal.keys("C-q")  # nothing edited: quits without asking
     assert terminal.exited()
