@@ -68,5 +68,18 @@ def run_emulator(args) -> int:
     from core.emulator import serve
 
     state = args.state_dir if args.state_dir is not None else paths.data_dir() / "emulator"
-    serve(port=args.port, speed=args.speed, state_dir=state)
+
+    def announce(emulator) -> None:
+        sys.stdout.write(
+            "TuneDeck emulator — an offline imitation of the OpenAI fine-tuning API (no real training)\n"
+            f"Listening on {emulator.base_url}  (speed ×{args.speed:g}, state in {state})\n"
+            "Point the SDK at it:\n"
+            f"  export OPENAI_BASE_URL={emulator.base_url}\n"
+            "  export OPENAI_API_KEY=sk-anything   # any non-empty key is accepted\n"
+            "Press Ctrl+C to stop.\n"
+        )
+        sys.stdout.flush()
+
+    serve(port=args.port, speed=args.speed, state_dir=state, on_ready=announce)
+    sys.stdout.write("Emulator stopped.\n")
     return OK

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import threading
 from pathlib import Path
-from typing import TextIO
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -166,8 +165,11 @@ class Emulator:
                 job["fail_at_step"] = moment.progress.step + 1
 
 
-def serve(port: int = 8088, speed: float = 1.0, state_dir: Path | None = None, out: TextIO = sys.stdout) -> None:
-    """Run the emulator in the foreground until SIGINT or SIGTERM (`tunedeck emulator`)."""
+def serve(port: int = 8088, speed: float = 1.0, state_dir: Path | None = None, on_ready: Callable[[Emulator], None] | None = None) -> None:
+    """Run the emulator in the foreground until SIGINT or SIGTERM (`tunedeck emulator`).
+
+    `on_ready(emulator)` is called once it listens; what to tell the user is the CLI's business.
+    """
     done = threading.Event()
     emulator = Emulator(state_dir=state_dir, speed=speed, port=port).start()
     previous = {}
@@ -177,17 +179,8 @@ def serve(port: int = 8088, speed: float = 1.0, state_dir: Path | None = None, o
                 previous[sig] = signal.signal(sig, lambda *_: done.set())
             except ValueError:  # not the main thread: only stop() or KeyboardInterrupt end it
                 break
-        where = f"state in {state_dir}" if state_dir is not None else "state in memory only"
-        print(
-            f"TuneDeck emulator — an offline imitation of the OpenAI fine-tuning API (no real training)\n"
-            f"Listening on {emulator.base_url}  (speed ×{speed:g}, {where})\n"
-            f"Point the SDK at it:\n"
-            f"  export OPENAI_BASE_URL={emulator.base_url}\n"
-            f"  export OPENAI_API_KEY=sk-anything   # any non-empty key is accepted\n"
-            f"Press Ctrl+C to stop.",
-            file=out,
-            flush=True,
-        )
+        if on_ready is not None:
+            on_ready(emulator)
         try:
             while not done.wait(0.5):
                 pass
@@ -197,4 +190,3 @@ def serve(port: int = 8088, speed: float = 1.0, state_dir: Path | None = None, o
         emulator.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        print("Emulator stopped.", file=out, flush=True)

@@ -1,8 +1,8 @@
 """Streaming chat completions, cancellable, with usage when the server reports it.
 
     async for piece in stream_chat(conn, model, messages):
-        if isinstance(piece, Delta): print(piece.text, end="")
-        else: print(piece.usage)          # Done: finish reason and usage
+        if isinstance(piece, Delta): reply.append(piece.text)
+        else: usage = piece.usage         # Done: finish reason and usage
 
 Cancelling the consuming task (Escape in the playground) closes the HTTP stream at once; the
 text received so far stays with the caller.

@@ -5,7 +5,7 @@ person confirms in either is what is sent.
 
     plan = launch.plan(LaunchForm(train=Path("t.jsonl"), model="gpt-4o-mini"), active, state)
     if isinstance(plan, launch.Refused): ...         # nothing was sent; plan.message says why
-    print(plan.confirmation())
+    show(plan.confirmation())                       # the CLI writes it; the app puts it in a modal
     job = await launch.launch(conn, plan, state)
 """
 

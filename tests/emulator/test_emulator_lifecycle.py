@@ -37,9 +37,9 @@ def test_a_taken_port_is_reported_not_swallowed(clock):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_serve_prints_how_to_connect_and_stops_cleanly_on_a_signal(sig):
+def test_serve_prints_how_to_connect_and_stops_cleanly_on_a_signal(sig, tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-c", "from core.emulator import serve; serve(port=0, speed=60)"],
+        [sys.executable, "-m", "core", "emulator", "--port", "0", "--speed", "60", "--state-dir", str(tmp_path / "emulator")],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
