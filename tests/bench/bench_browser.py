@@ -28,6 +28,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from make_dataset import ensure_file  # this folder is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
@@ -215,15 +217,6 @@ def run(code: str, *args: str, env: dict | None = None) -> dict:
         sys.stderr.write(out.stderr)
         raise SystemExit(f"benchmark step failed ({out.returncode})")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def ensure_file(folder: Path, n: int) -> Path:
-    path = folder / f"chats-{n}.jsonl"
-    if not path.exists():
-        sys.stdout.write(f"generating {path} …\n")
-        sys.stdout.flush()
-        subprocess.run([sys.executable, str(HERE / "make_dataset.py"), str(n), str(path)], check=True, stdout=subprocess.DEVNULL)
-    return path
 
 
 def first_rows(path: Path, runs: int, env: dict | None = None) -> list[dict]:

@@ -21,6 +21,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from make_dataset import ensure_file  # this folder is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
@@ -146,15 +148,6 @@ def run(code: str, *args: str) -> dict:
     script = "import json, os\n" + textwrap.dedent(code)
     out = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def ensure_file(folder: Path, n: int) -> Path:
-    path = folder / f"chats-{n}.jsonl"
-    if not path.exists():
-        sys.stdout.write(f"generating {path} …\n")
-        sys.stdout.flush()
-        subprocess.run([sys.executable, str(HERE / "make_dataset.py"), str(n), str(path)], check=True, stdout=subprocess.DEVNULL)
-    return path
 
 
 def bench(path: Path, workers: int) -> None:

@@ -52,6 +52,16 @@ def write(path: Path, n: int, seed: int = 7) -> None:
             out.write(b"\n".join(batch) + b"\n")
 
 
+def ensure_file(folder: Path, n: int) -> Path:
+    """The cached bench file of n examples in `folder`, generated (once) when missing."""
+    path = folder / f"chats-{n}.jsonl"
+    if not path.exists():
+        sys.stdout.write(f"generating {path} …\n")
+        sys.stdout.flush()
+        write(path, n)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int)
