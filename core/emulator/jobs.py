@@ -281,32 +281,26 @@ async def resume_job(request: web.Request) -> web.Response:
     return await _change_job(request, _resume)
 
 
-async def list_events(request: web.Request) -> web.Response:
+async def _listed(request: web.Request, items, default_limit: int, most: int, *, ids: bool = False) -> web.Response:
+    """One page of a job's `items(moment)` (events, checkpoints), newest first as the service lists them."""
     service = service_of(request)
-    limit = query_int(request, "limit", 20, 1, 1000)
-    after = request.query.get("after")
+    limit = query_int(request, "limit", default_limit, 1, most)
     now = service.now()
     with service.store.reading() as data:
         service.settle(data, now)
         job = service.find_job(data, request.match_info["job_id"])
-        events = service.moment(job, now).events()
-    events.reverse()  # the service lists events newest first
-    chosen, has_more = page(events, after, limit)
-    return json_response(list_object(chosen, has_more))
+        listed = items(service.moment(job, now))
+    listed.reverse()
+    chosen, has_more = page(listed, request.query.get("after"), limit)
+    return json_response(list_object(chosen, has_more, ids=ids))
+
+
+async def list_events(request: web.Request) -> web.Response:
+    return await _listed(request, lambda moment: moment.events(), 20, 1000)
 
 
 async def list_checkpoints(request: web.Request) -> web.Response:
-    service = service_of(request)
-    limit = query_int(request, "limit", 10, 1, 100)
-    after = request.query.get("after")
-    now = service.now()
-    with service.store.reading() as data:
-        service.settle(data, now)
-        job = service.find_job(data, request.match_info["job_id"])
-        checkpoints = service.moment(job, now).checkpoints()
-    checkpoints.reverse()  # newest first
-    chosen, has_more = page(checkpoints, after, limit)
-    return json_response(list_object(chosen, has_more, ids=True))
+    return await _listed(request, lambda moment: moment.checkpoints(), 10, 100, ids=True)
 
 
 def routes() -> list[web.RouteDef]:
