@@ -72,6 +72,7 @@ class LaunchPlan:
     billed_tokens: int
     cost_usd: float
     notes: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)  # dataset path, hash and split, for local state
 
     def confirmation(self) -> str:
         r = self.request
@@ -159,8 +160,10 @@ def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Re
         if validation is None and Path(split.validation_path).is_file():
             validation = Path(split.validation_path)
             notes.append(f"validation file taken from that split: {split.validation_path}")
+        provenance = {"dataset_path": split.dataset_path, "dataset_sha256": split.dataset_sha256, "split_ratio": split.ratio, "split_seed": split.seed}
     else:
         metadata |= {"tunedeck_dataset_sha256": dataset_sha[:16]}
+        provenance = {"dataset_path": str(form.train), "dataset_sha256": dataset_sha}
     request = JobRequest(
         model=form.model if form.model.startswith("ft:") else model.name,  # a tuned model continues training
         training_file="",  # known after the upload
@@ -173,7 +176,9 @@ def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Re
         seed=form.seed,
         metadata=metadata,
     )
-    return LaunchPlan(active, request, form.train, validation, result.examples, result.epochs, result.epochs_is_default, result.billed_tokens, result.cost_usd, notes)
+    return LaunchPlan(
+        active, request, form.train, validation, result.examples, result.epochs, result.epochs_is_default, result.billed_tokens, result.cost_usd, notes, provenance
+    )
 
 
 async def upload_processed(conn: Connection, path: Path, state: LocalState, progress: ProgressCallback | None = None):
@@ -189,11 +194,7 @@ async def launch(conn: Connection, plan: LaunchPlan, state: LocalState, progress
     plan.request.training_file = train.id
     if plan.validation is not None:
         plan.request.validation_file = (await upload_processed(conn, plan.validation, state, progress)).id
-    split = state.split_of(sha256_of(plan.train))
-    provenance = {"dataset_path": str(plan.train)}
-    if split is not None:
-        provenance = {"dataset_path": split.dataset_path, "dataset_sha256": split.dataset_sha256, "split_ratio": split.ratio, "split_seed": split.seed}
-    return await jobs.create(conn, plan.request, state=state, provenance=provenance)
+    return await jobs.create(conn, plan.request, state=state, provenance=plan.provenance)
 
 
 def kept_uploads(plan: LaunchPlan) -> str:
