@@ -95,3 +95,17 @@ def test_out_of_range_is_an_index_error(ds):
         ds.insert(6, {"n": 1})
     with pytest.raises(IndexError):
         ds.move(0, 4)
+
+
+def test_every_listener_hears_every_change_and_a_reload(ds):
+    journal, browser = [], []
+    ds.listen(journal.append)
+    ds.listen(browser.append)
+    ds.listen(browser.append)  # asking twice does not make it hear twice
+    ds.delete(0)
+    assert journal == browser == [ds]
+    ds.unlisten(browser.append)
+    ds.undo()
+    assert (len(journal), len(browser)) == (2, 1)
+    ds.reload()  # a fresh document underneath, the same listeners told
+    assert len(journal) == 3 and ds.listening(journal.append) and not ds.listening(browser.append)

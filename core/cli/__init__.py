@@ -16,7 +16,7 @@ import sys
 from core import __version__, logs
 from core.service.errors import ServiceError
 
-from core.cli.output import FAILED, OK, USAGE  # noqa: F401 (the exit codes, re-exported)
+from core.cli.output import OK, USAGE
 
 log = logging.getLogger("tunedeck")
 

@@ -72,7 +72,7 @@ def write(ds: Dataset) -> None:
 
 def attach(ds: Dataset) -> None:
     """Keep a journal of `ds` from now on."""
-    ds.on_change = write
+    ds.listen(write)
 
 
 @dataclass(frozen=True)

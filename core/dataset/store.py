@@ -204,7 +204,7 @@ class Dataset:
         self._sources = [source]
         self._cache: OrderedDict[tuple, object] = OrderedDict()
         self._reindex()
-        self.on_change: Callable[[Dataset], None] | None = None  # the journal listens here
+        self._listeners: list[Callable[[Dataset], None]] = []  # the journal, the browser, …
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -377,8 +377,7 @@ class Dataset:
     def _set(self, pieces: list[Piece]) -> None:
         self._pieces = pieces
         self._reindex()
-        if self.on_change is not None:
-            self.on_change(self)
+        self._changed()
 
     def _slice(self, lo: int, hi: int, pieces: list[Piece] | None = None) -> list[Piece]:
         """Pieces covering records lo..hi-1 of `pieces` (default: the current ones)."""
@@ -520,14 +519,35 @@ class Dataset:
         self._pieces = [Run(source, 0, len(index))] if len(index) else []
         self._saved = self._pieces
         self._reindex()
-        if self.on_change is not None:
-            self.on_change(self)
+        self._changed()
 
     def reload(self) -> None:
-        """Drop every edit and read the file from disk again (also clears undo history)."""
+        """Drop every edit and read the file from disk again (also clears undo history).
+
+        Listeners stay and are told, as after any change (the journal forgets the dropped edits)."""
         fresh = open_dataset(self.path)
+        listeners = self._listeners
         self.close()
         self.__dict__.update(fresh.__dict__)
+        self._listeners = listeners
+        self._changed()
+
+    # ---------------------------------------------------------------- listeners
+    def listen(self, callback: Callable[[Dataset], None]) -> None:
+        """Call `callback(dataset)` after every change, save and reload (once, however often asked)."""
+        if callback not in self._listeners:
+            self._listeners.append(callback)
+
+    def unlisten(self, callback: Callable[[Dataset], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def listening(self, callback: Callable[[Dataset], None]) -> bool:
+        return callback in self._listeners
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            callback(self)
 
     def close(self) -> None:
         for source in self._sources:

@@ -465,7 +465,7 @@ async def test_recovery_discard_and_nothing_to_recover(sample):
 
         other = open_dataset(sample("tools.jsonl"))
         heard: list = []
-        other.on_change = heard.append  # someone listens already (the browser does): kept
+        other.listen(heard.append)  # someone listens already (the browser does): kept
         assert not offer_recovery(app, other, answers.append)  # no journal: journaling starts at once
         assert answers[-1] == "none" and journaled(other)
         other.delete(0)

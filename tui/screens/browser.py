@@ -5,7 +5,7 @@ loop render. Opening streams the line index in (rows appear before the file is f
 validation reports each checked range as it finishes (`Validator.run(on_chunk=...)`), so marks,
 token counts and findings fill in while the user scrolls; the stats need the whole file and
 appear at the end. Edits (from the editor or anyone holding the shared `Dataset`) arrive through
-`Dataset.on_change`; results computed for an older version follow their records through
+`Dataset.listen`; results computed for an older version follow their records through
 `Layout` keys until fresh ones arrive.
 """
 
@@ -212,31 +212,6 @@ def start_process_helpers() -> None:
         resource_tracker.ensure_running()
     finally:
         sys.stderr = captured
-
-
-# ----------------------------------------------------------------- the dataset's single change slot
-class _Listeners:
-    """Several callbacks on `Dataset.on_change`, which holds one (the journal may be another)."""
-
-    def __init__(self, first: Callable | None):
-        self.callbacks: list[Callable] = [first] if first is not None else []
-
-    def __call__(self, dataset: Dataset) -> None:
-        for callback in list(self.callbacks):
-            callback(dataset)
-
-
-def listen(dataset: Dataset, callback: Callable[[Dataset], None]) -> None:
-    listeners = dataset.on_change
-    if not isinstance(listeners, _Listeners):
-        listeners = dataset.on_change = _Listeners(listeners)
-    if callback not in listeners.callbacks:
-        listeners.callbacks.append(callback)
-
-
-def unlisten(dataset: Dataset, callback: Callable[[Dataset], None]) -> None:
-    if isinstance(dataset.on_change, _Listeners) and callback in dataset.on_change.callbacks:
-        dataset.on_change.callbacks.remove(callback)
 
 
 # ----------------------------------------------------------------- findings
@@ -719,7 +694,7 @@ class BrowserScreen(Screen):
     def on_unmount(self) -> None:
         self._cancel.set()
         if self.dataset is not None:
-            unlisten(self.dataset, self._dataset_changed)
+            self.dataset.unlisten(self._dataset_changed)
 
     def on_resize(self) -> None:
         self._apply_panels()
@@ -792,7 +767,7 @@ class BrowserScreen(Screen):
 
     def _use(self, dataset: Dataset) -> None:
         self.dataset = dataset
-        listen(dataset, self._dataset_changed)
+        dataset.listen(self._dataset_changed)
         self._seen = dataset.pieces()
         self.examples.set_rows(dataset)
         self._validate()
@@ -814,7 +789,6 @@ class BrowserScreen(Screen):
     def on_screen_resume(self) -> None:
         if self.dataset is None:
             return
-        listen(self.dataset, self._dataset_changed)  # again: someone may have taken the slot
         if self._pending_change or self.dataset.pieces() != self._seen:
             self._version += 1
             self._catch_up()

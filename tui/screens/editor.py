@@ -794,11 +794,7 @@ class EditorScreen(Screen[int | None]):
             self._start("reload", self._reload)
 
     def _reload(self) -> None:
-        listener = self.ds.on_change  # reload() starts a fresh document without it
-        self.ds.reload()
-        self.ds.on_change = listener
-        if listener is not None:
-            listener(self.ds)  # the journal forgets the dropped edits
+        self.ds.reload()  # listeners stay and are told: the journal forgets the dropped edits
 
     async def on_reloaded(self, message: Reloaded) -> None:
         self._deferred = False  # typing during a reload belonged to the dropped version

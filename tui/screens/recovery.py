@@ -3,9 +3,7 @@
 The journal (core/dataset/journal.py) is only written once a document is *attached* to it, and
 attaching before the user has answered would overwrite the edits being offered. So
 `offer_recovery` is also where journaling starts: at once when there is nothing to recover,
-after the answer otherwise. `Dataset.on_change` holds one callable; the journal joins whatever
-listens there already (the browser's fan-out of listeners, or a single callback) instead of
-replacing it.
+after the answer otherwise. The journal is one more listener of the Dataset, beside the browser.
 """
 
 from __future__ import annotations
@@ -70,34 +68,14 @@ class RecoveryScreen(ModalScreen[str]):
         self.dismiss(answer)
 
 
-class _Fanout:
-    """Calls each of several listeners of `Dataset.on_change` (which holds one callable)."""
-
-    def __init__(self, callbacks: list[Callable[[Dataset], object]]) -> None:
-        self.callbacks = callbacks
-
-    def __call__(self, dataset: Dataset) -> None:
-        for callback in list(self.callbacks):
-            callback(dataset)
-
-
 def journaled(ds: Dataset) -> bool:
-    """Is `ds` being journaled (alone, or among other listeners)?"""
-    listener = ds.on_change
-    return listener is journal.write or journal.write in getattr(listener, "callbacks", ())
+    """Is `ds` being journaled?"""
+    return ds.listening(journal.write)
 
 
 def start_journal(ds: Dataset) -> None:
-    """Journal `ds` from now on, keeping whoever already listens to its changes."""
-    listener = ds.on_change
-    if journaled(ds):
-        return
-    if listener is None:
-        journal.attach(ds)
-    elif isinstance(getattr(listener, "callbacks", None), list):  # a fan-out, e.g. the browser's listen()
-        listener.callbacks.append(journal.write)
-    else:
-        ds.on_change = _Fanout([listener, journal.write])
+    """Journal `ds` from now on, beside whoever already listens to its changes."""
+    journal.attach(ds)
 
 
 def offer_recovery(app: App, ds: Dataset, on_done: Callable[[str], object] | None = None) -> bool:
