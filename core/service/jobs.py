@@ -114,6 +114,8 @@ async def create(conn: Connection, request: JobRequest, *, state: LocalState | N
                 suffix=request.suffix,
                 status=job.status,
                 created_at=float(job.created_at),
+                train_path=info.get("train_path"),
+                validation_path=info.get("validation_path"),
             )
         )
     return job

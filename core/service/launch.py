@@ -164,6 +164,7 @@ def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Re
     else:
         metadata |= {"tunedeck_dataset_sha256": dataset_sha[:16]}
         provenance = {"dataset_path": str(form.train), "dataset_sha256": dataset_sha}
+    provenance |= {"train_path": str(form.train.resolve()), "validation_path": str(validation.resolve()) if validation else None}
     request = JobRequest(
         model=form.model if form.model.startswith("ft:") else model.name,  # a tuned model continues training
         training_file="",  # known after the upload

@@ -58,6 +58,11 @@ MIGRATIONS = [
     );
     CREATE INDEX splits_by_train ON splits (train_sha256);
     """,
+    # 3: the local files a job was launched from, so a failure naming a line opens that line
+    """
+    ALTER TABLE jobs ADD COLUMN train_path TEXT;
+    ALTER TABLE jobs ADD COLUMN validation_path TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -81,6 +86,11 @@ class JobRecord:
     suffix: str | None = None
     status: str | None = None
     created_at: float = 0.0
+    train_path: str | None = None  # the local file uploaded as training_file
+    validation_path: str | None = None
+
+
+JOB_COLUMNS = ", ".join(JobRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -164,34 +174,21 @@ class LocalState:
     # jobs
 
     def record_job(self, job: JobRecord) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.profile,
-                job.job_id,
-                job.model,
-                job.training_file,
-                job.validation_file,
-                job.dataset_path,
-                job.dataset_sha256,
-                job.split_ratio,
-                job.split_seed,
-                job.suffix,
-                job.status,
-                job.created_at or time.time(),
-            ),
-        )
+        columns = list(JobRecord.__dataclass_fields__)
+        values = [getattr(job, c) for c in columns]
+        values[columns.index("created_at")] = job.created_at or time.time()
+        self._db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
 
     def set_status(self, profile: str, job_id: str, status: str) -> None:
         self._db.execute("UPDATE jobs SET status = ? WHERE profile = ? AND job_id = ?", (status, profile, job_id))
 
     def jobs(self, profile: str) -> list[JobRecord]:
         """Jobs started from here under this profile, newest first."""
-        rows = self._db.execute("SELECT * FROM jobs WHERE profile = ? ORDER BY created_at DESC", (profile,)).fetchall()
+        rows = self._db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE profile = ? ORDER BY created_at DESC", (profile,)).fetchall()
         return [JobRecord(*row) for row in rows]
 
     def job(self, profile: str, job_id: str) -> JobRecord | None:
-        row = self._db.execute("SELECT * FROM jobs WHERE profile = ? AND job_id = ?", (profile, job_id)).fetchone()
+        row = self._db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE profile = ? AND job_id = ?", (profile, job_id)).fetchone()
         return JobRecord(*row) if row else None
 
 
