@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
+
+# Times on screen (a job's events) are local times: one zone for every machine the tests run on.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

@@ -46,21 +46,40 @@ class TuneDeckApp(App):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
-    def __init__(self, path: Path, *, active: Active, clock: Clock = SYSTEM) -> None:
+    def __init__(self, path: Path, *, active: Active, clock: Clock = SYSTEM, watch_interval: float | None = None) -> None:
         super().__init__()
         self.path = path
         self.active = active
         self.clock = clock
         self.documents: dict[Path, Dataset] = {}  # every dataset opened in this session, by path
         self.add_mode("datasets", self._datasets_screen)
-        self.add_mode(
-            "jobs",
-            lambda: ComingScreen("jobs", "Jobs", "Launching and watching jobs arrives with issues 5 and 6.\nThe service layer and the emulator are ready underneath."),
-        )
-        self.add_mode(
-            "playground",
-            lambda: ComingScreen("playground", "Playground", "Chatting with tuned models beside their base model arrives with issue 7."),
-        )
+        self.add_mode("jobs", self._jobs_screen)
+        self.add_mode("playground", self._playground_screen)
+        self.playground_model: str | None = None  # handed over by "open in Playground"
+        self._jobs_feed = None
+        self.watch_interval = watch_interval  # seconds between two polls of a job (tests go faster)
+
+    @property
+    def jobs_feed(self):
+        """The live jobs of the active profile (core.service through tui.jobs_feed), made on first use."""
+        if self._jobs_feed is None:
+            from core.service import watch
+            from tui.jobs_feed import JobsFeed
+
+            self._jobs_feed = JobsFeed(self, self.active, interval=self.watch_interval or watch.INTERVAL, rate=watch.RATE if not self.watch_interval else 1000.0)
+        return self._jobs_feed
+
+    def _jobs_screen(self) -> Screen:
+        from tui.screens.jobs import JobsScreen
+
+        return JobsScreen()
+
+    def _playground_screen(self) -> Screen:
+        def what() -> str:
+            text = "Chatting with tuned models beside their base model arrives with issue 7."
+            return text + (f"\n\nChosen from the Jobs section: {self.playground_model}" if self.playground_model else "")
+
+        return ComingScreen("playground", "Playground", what)
 
     def _datasets_screen(self) -> Screen:
         from tui.screens.datasets import datasets_screen
@@ -76,6 +95,14 @@ class TuneDeckApp(App):
         # again and again (its full passes were the 100–180 ms worst cases between keys).
         gc.freeze()
         self.switch_mode("datasets")
+        # A job left running last time is watched from the start, so its end is announced
+        # wherever the user is (after the first screen is drawn: the SDK takes a moment to load).
+        self.set_timer(1.0, self._watch_remembered_jobs)
+
+    def _watch_remembered_jobs(self) -> None:
+        feed = self.jobs_feed
+        if feed.remembered_active():
+            feed.start()
 
     # documents
 
@@ -87,6 +114,17 @@ class TuneDeckApp(App):
         if key not in self.documents:
             self.documents[key] = open_dataset(key)
         return self.documents[key]
+
+    def open_dataset_line(self, path: Path, line: int) -> None:
+        """Show `line` of the dataset at `path` in the editor (a failed job names it)."""
+        from tui.screens.browser import BrowserScreen
+
+        self.switch_mode("datasets")
+        self.push_screen(BrowserScreen(path, open_line=line))
+
+    def open_in_playground(self, model: str) -> None:
+        self.playground_model = model
+        self.switch_mode("playground")
 
     def unsaved(self) -> list[Dataset]:
         return [ds for ds in self.documents.values() if ds.dirty]
@@ -144,7 +182,7 @@ class TuneDeckApp(App):
         yield from super().get_system_commands(screen)
 
 
-def make_app(path: Path | None = None, *, active: Active | None = None, clock: Clock = SYSTEM) -> TuneDeckApp:
+def make_app(path: Path | None = None, *, active: Active | None = None, clock: Clock = SYSTEM, watch_interval: float | None = None) -> TuneDeckApp:
     from core.service.profiles import resolve
 
-    return TuneDeckApp(path if path is not None else Path.cwd(), active=active or resolve(), clock=clock)
+    return TuneDeckApp(path if path is not None else Path.cwd(), active=active or resolve(), clock=clock, watch_interval=watch_interval)

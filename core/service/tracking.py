@@ -20,7 +20,7 @@ from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 from core.service import overfit
 from core.service.jobs import is_terminal
 from core.service.local_state import JobRecord
-from core.service.watch import Finished, MetricPoint, NewCheckpoint, NewEvent, StatusChanged, Update
+from core.service.watch import Finished, Lost, MetricPoint, NewCheckpoint, NewEvent, StatusChanged, Update
 
 ACTIVE = frozenset({"validating_files", "queued", "running", "pausing", "paused"})
 RATE_POINTS = 20  # recent metric points that set the step rate of the estimated finish
@@ -64,6 +64,7 @@ class JobView:
     points: list[MetricPoint] = field(default_factory=list)
     checkpoints: list[FineTuningJobCheckpoint] = field(default_factory=list)
     alarm: overfit.Overfitting | None = None
+    lost: str | None = None  # why the job can no longer be watched
     _detector: overfit.Detector = field(default_factory=overfit.Detector, repr=False)
 
     # what the list shows
@@ -214,6 +215,8 @@ class JobView:
                 self.alarm = self._detector.add(update)
         elif isinstance(update, NewCheckpoint):
             self.checkpoints.append(update.checkpoint)
+        elif isinstance(update, Lost):
+            self.lost = f"{update.error.title}: {update.error.hint}" if update.error.hint else update.error.title
 
 
 class JobBoard:
@@ -262,4 +265,5 @@ class JobBoard:
         return sorted(views, key=lambda v: v.created_at, reverse=True)
 
     def active(self) -> list[str]:
-        return [v.job_id for v in self.views.values() if not v.terminal and v.status != "unknown"]
+        """The jobs worth watching: not ended, and not lost."""
+        return [v.job_id for v in self.views.values() if not v.terminal and v.status != "unknown" and v.lost is None]

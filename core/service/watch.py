@@ -1,7 +1,7 @@
 """Tailing jobs as they train: status changes, new events in order, metric points, checkpoints.
 
     async for update in Watcher(conn, [job.id]).updates():
-        ...  # StatusChanged, NewEvent, MetricPoint, NewCheckpoint, Reconnecting, Reconnected, Finished
+        ...  # StatusChanged, NewEvent, MetricPoint, NewCheckpoint, Reconnecting, Reconnected, Finished, Lost
 
 The service has no event stream: events come newest-first in pages. Each poll reads the first
 page, and pages back with `after` while a whole page is new, so a burst of events between two
@@ -11,7 +11,8 @@ done again, and the final list is the same as on a clean connection.
 
 Errors that pass (429, 5xx, a dropped connection) are reported as `Reconnecting` and retried
 with back-off (the server's retry-after when it sends one); others (a refused key, an unknown
-job) end the watch with the ServiceError.
+job) end the watch with the ServiceError — or, with `keep_going`, end only that job's watch
+with a `Lost` update.
 
 Cost is bounded: every request goes through one pacer, at most RATE requests per second for all
 the jobs of a Watcher together, and each job is polled at most every `interval` seconds. Each
@@ -98,7 +99,15 @@ class Finished:
     job: FineTuningJob
 
 
-Update = StatusChanged | NewEvent | MetricPoint | NewCheckpoint | Reconnecting | Reconnected | Finished
+@dataclass(frozen=True)
+class Lost:
+    """A job that can no longer be watched (deleted, or refused to this key): the others go on."""
+
+    job_id: str
+    error: ServiceError
+
+
+Update = StatusChanged | NewEvent | MetricPoint | NewCheckpoint | Reconnecting | Reconnected | Finished | Lost
 
 
 def metric_point(job_id: str, event: FineTuningJobEvent) -> MetricPoint | None:
@@ -149,8 +158,10 @@ class Watcher:
         page: int = PAGE,
         clock: Clock = SYSTEM,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        keep_going: bool = False,
     ):
         self.conn = conn
+        self.keep_going = keep_going  # a job's lasting error: report it as Lost and watch the rest
         self.client = conn.once  # retries are ours, so they can be reported
         self.interval = interval
         self.page = page
@@ -179,7 +190,11 @@ class Watcher:
                     found = await self._poll(tail)
                 except ServiceError as error:
                     if not error.transient:
-                        raise
+                        if not self.keep_going:
+                            raise
+                        self.tails.pop(tail.job_id, None)
+                        yield Lost(tail.job_id, error)
+                        continue
                     failures += 1
                     wait = self._backoff(error, failures)
                     yield Reconnecting(error, wait, failures)

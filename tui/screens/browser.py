@@ -629,9 +629,10 @@ class BrowserScreen(Screen):
         Binding("escape", "escape", "Clear / back", id="browser.escape", show=False, tooltip="Clear the search and the filter; then back to the folder"),
     ]
 
-    def __init__(self, path: Path, *, model: str | None = None) -> None:
+    def __init__(self, path: Path, *, model: str | None = None, open_line: int | None = None) -> None:
         super().__init__()
         self.path = path
+        self.open_line = open_line  # a physical line to open in the editor once the file is read (a job's failure)
         self.model = base_models.lookup(model)
         self.dataset: Dataset | None = None
         self.report: Report | None = None
@@ -772,6 +773,13 @@ class BrowserScreen(Screen):
         self.examples.set_rows(dataset)
         self._validate()
         self._update_status()
+        if self.open_line is not None:
+            line, self.open_line = self.open_line, None
+            record = dataset.record_at_line(line)
+            if record is None:
+                self.notify(f"Line {line} of {self.path.name} holds no example now: the file changed since the job.", severity="warning", markup=False)
+            else:
+                self.open_editor(record)
 
     # ------------------------------------------------------------- following edits
     def _dataset_changed(self, dataset: Dataset) -> None:

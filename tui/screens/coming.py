@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import Center, Middle
 from textual.screen import Screen
@@ -11,7 +13,7 @@ from tui.widgets.profile_bar import ProfileBar
 
 
 class ComingScreen(Screen):
-    def __init__(self, section: str, title: str, what: str) -> None:
+    def __init__(self, section: str, title: str, what: str | Callable[[], str]) -> None:
         super().__init__()
         self.section = section
         self.title_text = title
@@ -20,5 +22,12 @@ class ComingScreen(Screen):
     def compose(self) -> ComposeResult:
         yield ProfileBar(self.section)
         with Middle(), Center():
-            yield Static(f"[b]{self.title_text} — not built yet[/b]\n\n{self.what}", classes="coming", markup=True)
+            yield Static(self._text(), classes="coming", markup=True)
         yield Footer()
+
+    def _text(self) -> str:
+        what = self.what() if callable(self.what) else self.what
+        return f"[b]{self.title_text} — not built yet[/b]\n\n{what}"
+
+    def on_screen_resume(self) -> None:
+        self.query_one(".coming", Static).update(self._text())
