@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from functools import partial
 
 from textual.signal import Signal
 
@@ -30,6 +32,7 @@ log = logging.getLogger("tunedeck.jobs")
 
 LIST_INTERVAL = 30.0
 RETRY_LIST = 5.0  # after a failed read of the list
+FRESH = 5.0  # a list read this recently is not read again when the Jobs section opens
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class JobsFeed:
         self._started = False
         self._state: LocalState | None = None
         self._loading: set[str] = set()
+        self._listed_at = 0.0  # time.monotonic() of the last good read of the list
 
     # life
 
@@ -62,7 +66,7 @@ class JobsFeed:
         if self._started:
             return
         self._started = True
-        self.app.run_worker(self._run(), name="jobs feed", group="jobs-feed", exit_on_error=False)
+        self.app.run_worker(self._run, name="jobs feed", group="jobs-feed", exit_on_error=False)
 
     @property
     def state(self) -> LocalState:
@@ -116,11 +120,24 @@ class JobsFeed:
         records = self.state.jobs(conn.profile.identity)
         ended = self.board.merge(listed, records)
         self.listed = True
+        self._listed_at = time.monotonic()
         for view in ended:
             self._remember_status(view)
             self._announce_end(view)
         self._watch_active()
         self._set_status("live")
+
+    def refresh_if_stale(self) -> None:
+        """Read the list again unless it is fresh: opening the Jobs section shows jobs started
+        elsewhere without waiting for the next periodic read."""
+        if self.conn is not None and time.monotonic() - self._listed_at > FRESH:
+            self.app.run_worker(self._refresh_quietly, group="jobs-list", exclusive=True, exit_on_error=False)
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except ServiceError as error:
+            self._set_status(f"offline: {error.title}; retrying")
 
     def track(self, job, record: JobRecord | None = None) -> None:
         """A job just launched from this app: show and watch it at once."""
@@ -133,7 +150,7 @@ class JobsFeed:
         if self.conn is None or job_id in self._loading:
             return
         self._loading.add(job_id)
-        self.app.run_worker(self._load(job_id), group="jobs-history", exit_on_error=False)
+        self.app.run_worker(partial(self._load, job_id), group="jobs-history", exit_on_error=False)
 
     async def _load(self, job_id: str) -> None:
         history = watch.Watcher(self.conn, [job_id], interval=0.0, rate=max(self.rate, 20.0), keep_going=True)

@@ -69,7 +69,8 @@ async def start_job(emu: Emulator, clock: ManualClock, train: Path, valid: Path 
             file = await files.upload(conn, path)
             clock.advance(2)
             ids_.append((await files.wait_processed(conn, file.id, sleep=lambda s: asyncio.sleep(0))).id)
-        request = JobRequest(model=MODEL, training_file=ids_[0], validation_file=ids_[1], suffix=suffix, n_epochs=epochs)
+        # A fixed seed: the emulated curves (and the pictures of them) are the same every run.
+        request = JobRequest(model=MODEL, training_file=ids_[0], validation_file=ids_[1], suffix=suffix, n_epochs=epochs, seed=42)
         job = await jobs.create(conn, request)
     if remember:
         with LocalState() as state:

@@ -53,10 +53,12 @@ def event_line(event, *, stamp: bool = True) -> Text:
 class JobScreen(Screen):
     DEFAULT_CSS = """
     JobScreen { layout: vertical; }
-    #job-title, #job-timing { height: 1; padding: 0 1; }
+    #job-title, #job-timing, #job-model { height: 1; padding: 0 1; }
+    #job-model.-none { display: none; }
     #job-title { background: $boost; }
     #job-progress-row { height: 1; padding: 0 1; }
-    #job-progress { width: 34; }
+    #job-progress { width: 40; }
+    #job-progress-row.-unknown, #job-chart.-none { display: none; }
     #job-step { width: 1fr; padding-left: 1; }
     #job-alarm { display: none; padding: 0 1; background: $warning 30%; color: $text; }
     #job-alarm.-shown { display: block; }
@@ -104,6 +106,7 @@ class JobScreen(Screen):
         yield ProfileBar("jobs")
         yield Static(id="job-title", markup=False)
         yield Static(id="job-timing", markup=False)
+        yield Static(id="job-model", markup=False)
         with Horizontal(id="job-progress-row"):
             yield ProgressBar(id="job-progress", show_eta=False, show_percentage=True)
             yield Static(id="job-step", markup=False)
@@ -112,7 +115,7 @@ class JobScreen(Screen):
         yield LossChart(id="job-chart")
         yield Static(id="job-tabs", markup=False)
         with ContentSwitcher(id="job-pages", initial="job-events"):
-            yield RichLog(id="job-events", wrap=False, auto_scroll=False, max_lines=None)
+            yield RichLog(id="job-events", wrap=True, auto_scroll=False, max_lines=None)
             table = DataTable(id="job-checkpoints", cursor_type="row")
             for key, title in (("step", "Step"), ("train", "Train loss"), ("valid", "Valid loss"), ("full", "Full valid"), ("model", "Checkpoint model")):
                 table.add_column(title, key=key)
@@ -153,7 +156,9 @@ class JobScreen(Screen):
                 if self._wanted(event):
                     log.write(event_line(event), scroll_end=at_end)
             self._shown_events = len(view.events)
+            self._draw_tabs()
         chart = self.query_one(LossChart)
+        chart.set_class(view.terminal and not view.points, "-none")  # ended before training: no chart to show
         if self._shown_points == 0 and view.points:
             chart.set_points(view.points, view.points[-1].total_steps)
         elif len(view.points) > self._shown_points:
@@ -168,8 +173,8 @@ class JobScreen(Screen):
                 _number(metrics.train_loss),
                 _number(metrics.valid_loss),
                 _number(metrics.full_valid_loss),
-                checkpoint.fine_tuned_model_checkpoint,
-                key=checkpoint.id,
+                short_model(checkpoint.fine_tuned_model_checkpoint),
+                key=checkpoint.fine_tuned_model_checkpoint,
             )
         if len(view.checkpoints) != self._shown_checkpoints:
             self._shown_checkpoints = len(view.checkpoints)
@@ -188,6 +193,7 @@ class JobScreen(Screen):
         bar = self.query_one("#job-progress", ProgressBar)
         step = view.step
         done = view.progress()
+        self.query_one("#job-progress-row").set_class(done is None and not view.fine_tuned_model, "-unknown")
         if done is not None:
             bar.update(total=step[1] if step and step[1] else 1, progress=step[0] if step and step[1] else done)
         step_text = Text()
@@ -196,11 +202,11 @@ class JobScreen(Screen):
             if view.epochs:
                 per_epoch = max(1, step[1] // view.epochs)
                 step_text.append(f" · epoch {min(view.epochs, (step[0] - 1) // per_epoch + 1)}/{view.epochs}")
-        if view.fine_tuned_model:
-            step_text.append("  " if step_text else "")
-            step_text.append(view.fine_tuned_model, style="bold green")
-            step_text.append(" (y copies)", style="dim")
         self.query_one("#job-step", Static).update(step_text)
+        model = self.query_one("#job-model", Static)
+        model.set_class(not view.fine_tuned_model, "-none")
+        if view.fine_tuned_model:
+            model.update(Text.assemble(("tuned model ", "dim"), (view.fine_tuned_model, "bold green"), ("  y copies", "dim")))
         self._draw_alarm(view.alarm)
         self._draw_failure()
 
@@ -355,8 +361,15 @@ class JobScreen(Screen):
             return
         self.notify(f"{label(view)}: {view.status}", markup=False)
 
+    def _chosen_checkpoint(self) -> str | None:
+        """The checkpoint highlighted on the Checkpoints page, when that page is shown."""
+        table = self.query_one("#job-checkpoints", DataTable)
+        if self.query_one(ContentSwitcher).current != "job-checkpoints" or not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
     def action_copy(self) -> None:
-        name = self.view.fine_tuned_model
+        name = self._chosen_checkpoint() or self.view.fine_tuned_model
         if name:
             self.app.copy_to_clipboard(name)
             self.notify(name, title="Copied", timeout=4, markup=False)
@@ -387,15 +400,19 @@ class JobScreen(Screen):
             self.app.open_dataset_line(failure.path, failure.line)
 
     def action_playground(self) -> None:
-        table = self.query_one("#job-checkpoints", DataTable)
-        model = None
-        if self.query_one(ContentSwitcher).current == "job-checkpoints" and table.row_count:
-            model = str(table.get_row_at(table.cursor_row)[-1])
-        model = model or self.view.fine_tuned_model
+        model = self._chosen_checkpoint() or self.view.fine_tuned_model
         if model is None:
             self.notify("Not now: no checkpoint or tuned model yet.", timeout=4, markup=False)
             return
         self.app.open_in_playground(model)
+
+
+def short_model(name: str) -> str:
+    """`ft:gpt-4o-mini-2024-07-18:org:trips:ab12:ckpt-step-40` → `…:ab12:ckpt-step-40`: the rest
+    is the tuned model's name, shown above; the end is what tells checkpoints apart (y copies
+    the whole name)."""
+    parts = name.split(":")
+    return "…:" + ":".join(parts[-2:]) if len(parts) > 3 else name
 
 
 def _number(value) -> str:

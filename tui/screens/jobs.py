@@ -106,6 +106,7 @@ class JobsScreen(Screen):
         self.set_interval(30, self._rebuild)  # ages move on
 
     def on_screen_resume(self) -> None:
+        self.feed.refresh_if_stale()
         self._rebuild()
 
     # drawing
@@ -137,7 +138,7 @@ class JobsScreen(Screen):
         cells = row_cells(view, self.app.clock.now())
         for key, _ in COLUMNS:
             if key != "age":
-                self.table.update_cell(view.job_id, key, cells[key])
+                self.table.update_cell(view.job_id, key, cells[key], update_width=True)
         self._update_status(None)
 
     def _update_status(self, views: list[JobView] | None) -> None:

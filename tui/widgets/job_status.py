@@ -14,8 +14,8 @@ STATUS_LOOK = {
     "validating_files": ("…", "cyan"),
     "queued": ("…", "cyan"),
     "running": ("▶", "bold blue"),
-    "pausing": ("⏸", "magenta"),
-    "paused": ("⏸", "magenta"),
+    "pausing": ("‖", "magenta"),
+    "paused": ("‖", "magenta"),
     "succeeded": ("✓", "bold green"),
     "failed": ("✗", "bold red"),
     "cancelled": ("⊘", "yellow"),
@@ -25,7 +25,7 @@ LEVEL_STYLE = {"info": "", "warn": "yellow", "warning": "yellow", "error": "bold
 
 def status_text(status: str) -> Text:
     glyph, style = STATUS_LOOK.get(status, ("?", ""))
-    return Text(f"{glyph} {status}", style=style)
+    return Text.assemble((f"{glyph} {status}", style))  # a span, not the base style: what is appended stays plain
 
 
 def progress_text(view: JobView) -> str:
