@@ -20,3 +20,15 @@ def test_core_imports_neither_textual_nor_rich():
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_the_command_line_loads_the_sdk_only_for_remote_work():
+    # Importing openai takes over a second: `tunedeck validate` and `--help` must not wait for it.
+    script = (
+        "import sys\n"
+        "from core.cli import build_parser\n"
+        "build_parser().parse_args(['validate', 'data/travel.jsonl'])\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'aiohttp'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -11,11 +11,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-
-from core.service import launch as launching
-from core.service.client import connect
 from core.service.errors import ServiceError
-from core.service.files import UploadProgress
+from core.service.limits import SUFFIX_LIMIT
 from core.service.local_state import LocalState
 from core.service.profiles import resolve
 
@@ -37,7 +34,7 @@ def register(commands) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="default: auto")
     p.add_argument("--lr-multiplier", type=float, metavar="X", help="learning-rate multiplier (default: auto)")
     p.add_argument("--beta", type=float, metavar="X", help="DPO beta (default: auto)")
-    p.add_argument("--suffix", metavar="S", help=f"up to {launching.SUFFIX_LIMIT} characters in the tuned model's name")
+    p.add_argument("--suffix", metavar="S", help=f"up to {SUFFIX_LIMIT} characters in the tuned model's name")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--metadata", nargs="+", default=[], metavar="K=V", help="key=value pairs stored with the job")
     p.add_argument("--yes", action="store_true", help="send without asking")
@@ -72,6 +69,8 @@ async def _upload(conn, path: Path, state: LocalState) -> tuple[dict, bool]:
         if show:
             show(p)
 
+    from core.service import launch as launching  # the SDK loads only when a command needs it
+
     file = await launching.upload_processed(conn, path, state, progress)
     return file.model_dump(mode="json"), "reused" in stages
 
@@ -82,6 +81,8 @@ def run_upload(args) -> int:
     active = resolve(args.profile)
 
     async def go():
+        from core.service.client import connect
+
         async with connect(active.profile) as conn:
             with LocalState() as state:
                 return await _upload(conn, args.file, state)
@@ -104,6 +105,8 @@ def _confirmed(text: str, as_json: bool) -> bool | None:
 
 
 def _form(args) -> launching.LaunchForm | launching.Refused:
+    from core.service import launch as launching
+
     metadata = {}
     for pair in args.metadata:
         key, sep, value = pair.partition("=")
@@ -118,6 +121,8 @@ def _form(args) -> launching.LaunchForm | launching.Refused:
 
 
 def run_launch(args) -> int:
+    from core.service import launch as launching
+
     active = resolve(args.profile)
     with LocalState() as state:
         form = _form(args)
@@ -147,6 +152,9 @@ def run_launch(args) -> int:
 
 
 async def _launch(plan: launching.LaunchPlan, state: LocalState) -> dict:
+    from core.service import launch as launching
+    from core.service.client import connect
+
     show = _show_progress(plan.train.name)
     async with connect(plan.active.profile) as conn:
         job = await launching.launch(conn, plan, state, show)

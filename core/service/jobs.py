@@ -19,11 +19,11 @@ from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from core.service.client import Connection
 from core.service.errors import ConnectionLost, ServerError, ServiceError, translate
+from core.service.limits import TERMINAL
 from core.service.local_state import JobRecord, LocalState
 
 REQUEST_KEY = "tunedeck_request"  # metadata key holding the token that finds a job we created
 METADATA_LIMIT = 16
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 CREATE_ATTEMPTS = 3
 
 Auto = Literal["auto"]

@@ -25,10 +25,10 @@ from core.service import files, jobs
 from core.service.client import Connection
 from core.service.files import ProgressCallback
 from core.service.jobs import JobRequest
+from core.service.limits import SUFFIX_LIMIT  # noqa: F401  (launching.SUFFIX_LIMIT for the screen)
 from core.service.local_state import LocalState
 from core.service.profiles import Active
 
-SUFFIX_LIMIT = 64
 METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 16, 64, 512
 TRACE_KEYS = ("tunedeck_dataset_sha256", "tunedeck_split_seed", "tunedeck_request")  # TuneDeck's own
 
@@ -163,7 +163,7 @@ def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Re
         provenance = {"dataset_path": split.dataset_path, "dataset_sha256": split.dataset_sha256, "split_ratio": split.ratio, "split_seed": split.seed}
     else:
         metadata |= {"tunedeck_dataset_sha256": dataset_sha[:16]}
-        provenance = {"dataset_path": str(form.train), "dataset_sha256": dataset_sha}
+        provenance = {"dataset_path": str(form.train.resolve()), "dataset_sha256": dataset_sha}
     provenance |= {"train_path": str(form.train.resolve()), "validation_path": str(validation.resolve()) if validation else None}
     request = JobRequest(
         model=form.model if form.model.startswith("ft:") else model.name,  # a tuned model continues training

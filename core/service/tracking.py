@@ -19,10 +19,10 @@ from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from core.service import overfit
 from core.service.jobs import is_terminal
+from core.service.limits import ACTIVE
 from core.service.local_state import JobRecord
 from core.service.watch import Finished, Lost, MetricPoint, NewCheckpoint, NewEvent, StatusChanged, Update
 
-ACTIVE = frozenset({"validating_files", "queued", "running", "pausing", "paused"})
 RATE_POINTS = 20  # recent metric points that set the step rate of the estimated finish
 
 _LINE = re.compile(r"\b[Ll]ine (\d+)\b")

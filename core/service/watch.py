@@ -34,9 +34,10 @@ from core.clock import SYSTEM, Clock
 from core.service import jobs
 from core.service.client import Connection
 from core.service.errors import RateLimited, ServiceError
+from core.service.limits import POLL_INTERVAL, POLL_RATE
 
-RATE = 4.0  # requests per second, all watched jobs together
-INTERVAL = 2.0  # seconds between two polls of one job
+RATE = POLL_RATE
+INTERVAL = POLL_INTERVAL
 PAGE = 100  # events per page (the service's maximum)
 BACKOFF_MAX = 30.0
 
