@@ -122,6 +122,22 @@ class TuneDeckApp(App):
         self.switch_mode("datasets")
         self.push_screen(BrowserScreen(path, open_line=line))
 
+    def show_job(self, job, record, active: Active) -> None:
+        """A job just launched: its live view in the Jobs section (when it is on the active profile)."""
+        if active.profile.identity != self.active.profile.identity:
+            self.notify(
+                f"Job {job.id} runs on profile {active.profile.name}; the Jobs section shows profile {self.active.profile.name}. "
+                f"Start TuneDeck with --profile {active.profile.name} to watch it.",
+                timeout=15,
+                markup=False,
+            )
+            return
+        from tui.screens.job import JobScreen
+
+        self.jobs_feed.track(job, record)
+        self.switch_mode("jobs")
+        self.push_screen(JobScreen(job.id))
+
     def open_in_playground(self, model: str) -> None:
         self.playground_model = model
         self.switch_mode("playground")

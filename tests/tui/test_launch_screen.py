@@ -18,7 +18,8 @@ from core.emulator import Emulator
 from core.service.profiles import Active, Profile
 from tests.conftest import REPO
 from tests.tui.conftest import build
-from tui.screens.launch import ConfirmLaunchScreen, JobCreatedScreen, LaunchScreen, model_options, parse_metadata
+from tui.screens.job import JobScreen
+from tui.screens.launch import ConfirmLaunchScreen, LaunchScreen, model_options, parse_metadata
 
 SIZE = (80, 24)
 TRAVEL = Path("data/travel.jsonl")  # relative to the repo: what the screen shows is the same everywhere
@@ -104,13 +105,18 @@ async def test_form_to_confirmation_to_a_job_on_the_emulator(emulator):
             assert expected in confirmation
         assert str(app.screen.query_one("#confirm-text", Static).render()) == confirmation.rstrip("\n")  # verbatim
         await pilot.press("y")
-        await until(pilot, lambda: isinstance(app.screen, JobCreatedScreen), "the job created")
-        shown = str(app.screen.query_one("#created-text", Static).render())
+        # Straight to the job's live view, in the Jobs section, with where it came from.
+        await until(pilot, lambda: isinstance(app.screen, JobScreen), "the job's live view")
+        assert app.current_mode == "jobs"
+        live = app.screen
+        await until(pilot, lambda: live.view.events, "its first events")
+        shown = str(live.query_one("#job-title", Static).render())
+        assert live.view.dataset == str((REPO / "data/travel.jsonl").resolve()) and live.view.suffix == "trips"
 
     jobs = openai.OpenAI(base_url=emulator.base_url, api_key="test").fine_tuning.jobs.list().data
     assert len(jobs) == 1
     job = jobs[0]
-    assert job.id in shown and "issue 6" in shown
+    assert job.id in shown
     assert job.model == "gpt-4o-mini-2024-07-18"
     assert job.hyperparameters.n_epochs == 2
     assert job.metadata["team"] == "travel" and job.metadata["run"] == "first"

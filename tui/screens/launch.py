@@ -134,9 +134,8 @@ class LaunchProgress(Message):
 
 @dataclass
 class LaunchSucceeded(Message):
-    job_id: str
-    status: str
-    model: str
+    job: object  # the FineTuningJob as created
+    record: object  # its JobRecord in local state (where it came from)
 
 
 @dataclass
@@ -187,38 +186,6 @@ class ConfirmLaunchScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
-
-
-class JobCreatedScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    JobCreatedScreen { align: center middle; }
-    JobCreatedScreen > Vertical { width: 70; max-width: 100%; height: auto; border: thick $success; background: $surface; padding: 1 2; }
-    JobCreatedScreen Button { margin-top: 1; }
-    """
-    BINDINGS = [Binding("escape,enter", "close", "Close", id="launch.created.close")]
-
-    def __init__(self, message: LaunchSucceeded, profile: str) -> None:
-        super().__init__()
-        self.message_ = message
-        self.profile = profile
-
-    def compose(self) -> ComposeResult:
-        m = self.message_
-        body = Text()
-        body.append(f"Job {m.job_id} created", style="bold")
-        body.append(f" — {m.status}\n")
-        body.append(f"model {m.model} · profile {self.profile}\n\n")
-        body.append("The Jobs screen, where it can be watched live, comes with issue 6.", style="dim")
-        with Vertical():
-            yield Static(body, id="created-text", markup=False)
-            yield Button("Close", id="created-close", compact=True)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 # -- the screen -----------------------------------------------------------------------------------
@@ -582,13 +549,14 @@ class LaunchScreen(Screen):
             async with connect(plan.active.profile) as conn:
                 with LocalState() as state:
                     job = await launching.launch(conn, plan, state, lambda p: self.post_message(LaunchProgress(p)))
+                    record = state.job(conn.profile.identity, job.id)
         except ServiceError as error:
             self.post_message(LaunchFailed(error.title, error.hint, launching.kept_uploads(plan)))
             return
         except Exception as exc:  # not the service's: still shown, with what is kept
             self.post_message(LaunchFailed("The launch failed", f"{type(exc).__name__}: {exc}", launching.kept_uploads(plan)))
             return
-        self.post_message(LaunchSucceeded(job.id, job.status, job.model))
+        self.post_message(LaunchSucceeded(job, record))
 
     def on_launch_progress(self, message: LaunchProgress) -> None:
         p = message.progress
@@ -621,8 +589,9 @@ class LaunchScreen(Screen):
         self._finished()
         box = self.query_one("#launch-error", Static)
         box.set_class(False, "-shown")
-        self.notify(f"Job {message.job_id} created", markup=False)
-        self.app.push_screen(JobCreatedScreen(message, self.active.profile.name))
+        self.notify(f"Job {message.job.id} created", markup=False)
+        self.app.pop_screen()  # the form's work is done: straight to the job, live
+        self.app.show_job(message.job, message.record, self.active)
 
     def action_back(self) -> None:
         if self.launching:
