@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -26,6 +27,9 @@ from core.service.local_state import LocalState
 from core.service.profiles import resolve
 
 from core.cli.output import FAILED, OK, emit_json, fail
+
+if TYPE_CHECKING:  # for annotations; the module loads when a command runs
+    from core.service.tracking import JobView
 
 # The SDK-backed modules (core.service.jobs, watch, tracking, client) are imported inside the
 # commands: loading the SDK takes a second that `tunedeck validate` and `--help` must not pay.

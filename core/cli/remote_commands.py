@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.service.errors import ServiceError
 from core.service.limits import SUFFIX_LIMIT
@@ -17,6 +18,10 @@ from core.service.local_state import LocalState
 from core.service.profiles import resolve
 
 from core.cli.output import FAILED, OK, USAGE, emit_json, fail
+
+if TYPE_CHECKING:  # names for annotations; the modules load when a command runs
+    from core.service import launch as launching
+    from core.service.files import UploadProgress
 
 
 def register(commands) -> None:
