@@ -63,7 +63,7 @@ class NewEvent:
     event: FineTuningJobEvent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MetricPoint:
     job_id: str
     step: int

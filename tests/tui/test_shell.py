@@ -77,7 +77,7 @@ async def test_a_real_profile_has_no_badge_and_shows_no_key(samples):
 async def test_sections_that_are_not_built_say_so(samples):
     app = build(samples)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
+        await pilot.press("3")
         await pilot.pause()
         assert isinstance(app.screen, ComingScreen)
         assert "not built yet" in str(app.screen.query_one(".coming").render())
@@ -103,9 +103,9 @@ async def test_every_key_of_the_screen_is_also_a_palette_command(samples):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
-        for title in ("Open", "Rescan", "Go to Jobs", "Help: keys", "Quit"):
+        for title in ("Open", "Rescan", "Go to Jobs", "Go to Playground", "Help: keys", "Quit"):
             assert title in commands
-        commands["Go to Jobs"].callback()
+        commands["Go to Playground"].callback()
         await pilot.pause()
         assert isinstance(app.screen, ComingScreen)
 

@@ -36,7 +36,7 @@ def test_help_screen(snap_compare, in_repo):
 
 
 def test_emulator_badge_on_a_section_not_built_yet(snap_compare, in_repo):
-    assert snap_compare(build(in_repo), terminal_size=SIZE, run_before=_scanned, press=["2"])
+    assert snap_compare(build(in_repo), terminal_size=SIZE, run_before=_scanned, press=["3"])
 
 
 def test_quit_with_unsaved_changes_asks(snap_compare, in_repo):

@@ -60,6 +60,10 @@ class HelpScreen(ModalScreen[None]):
             text.append("\n")
         text.append(f"  {_key_label(app, 'ctrl+p'):<16}", style="bold")
         text.append("command palette: every action by name\n")
+        # A screen may say more than its keys: the rule behind an alarm, what a colour means.
+        for heading, note in getattr(self.from_screen, "HELP_NOTES", ()):
+            text.append(f"\n{heading}\n", style="bold underline")
+            text.append(f"  {note}\n")
         with VerticalScroll(id="help-body"):
             yield Static("[b]Keys[/b]   (Esc closes)\n", markup=True)
             yield Static(text, id="help-keys")

@@ -31,6 +31,7 @@ from tui.widgets.loss_chart import LossChart
 from tui.widgets.profile_bar import ProfileBar
 
 # key -> (action, what a refusal is about) for the actions a job's state may forbid
+REDRAW = 0.1  # seconds: live changes are drawn together at most this often
 GUARDED = {"c": "cancel", "p": "pause", "r": "resume", "d": "results", "y": "copy"}
 CONFIRM = {
     "cancel": ("Cancel this job?", "Training stops now and cannot be resumed; steps already run may still be billed.", "Cancel the job", True),
@@ -86,6 +87,11 @@ class JobScreen(Screen):
         Binding("g", "playground", "Playground", show=False, tooltip="Chat with the selected checkpoint or the tuned model", id="job.playground"),
     ]
 
+    HELP_NOTES = (
+        ("Overfitting alarm", overfit.RULE + " It rings once per job (toast and bell); p pauses, c cancels."),
+        ("Estimated finish", "The service's estimate when it gives one, else from the rate of the last 20 steps."),
+    )
+
     def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
@@ -93,6 +99,7 @@ class JobScreen(Screen):
         self._shown_events = 0  # events of the view already in the log
         self._shown_points = 0
         self._shown_checkpoints = 0
+        self._redraw = None  # the pending timer that draws what changed
 
     @property
     def feed(self):
@@ -140,6 +147,12 @@ class JobScreen(Screen):
             return
         if change.job is None and self._shown_events == 0 and self.view.terminal and not self.view.events:
             self.feed.load(self.job_id)  # the list has just said what this job is
+        # A poll brings many events at once: draw them together, a moment later.
+        if self._redraw is None:
+            self._redraw = self.set_timer(REDRAW, self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw = None
         self._catch_up()
         self._draw_header()
         self.refresh_bindings()

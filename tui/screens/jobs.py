@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import ColumnKey
 
 from core.clock import ago
 from core.service.tracking import ACTIVE, JobView
@@ -80,6 +82,10 @@ class JobsScreen(Screen):
         super().__init__()
         self.wanted = "all"
         self.newest_first = True
+        self._dirty: set[str] = set()  # jobs whose row is to be drawn again
+        self._rebuild_due = False
+        self._redraw = None  # the pending timer
+        self._drawn: dict[str, dict] = {}  # job id -> the cells on screen
 
     def compose(self) -> ComposeResult:
         yield ProfileBar("jobs")
@@ -121,9 +127,11 @@ class JobsScreen(Screen):
         now = self.app.clock.now()
         views = self._views()
         table.clear()
+        self._drawn = {}
         for view in views:
             cells = row_cells(view, now)
             table.add_row(*(cells[key] for key, _ in COLUMNS), key=view.job_id)
+            self._drawn[view.job_id] = cells
         if keep is not None and keep in {v.job_id for v in views}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         self.set_class(not views, "-empty")
@@ -131,14 +139,34 @@ class JobsScreen(Screen):
         self._update_status(views)
 
     def _changed(self, change: Change) -> None:
-        view = change.job
-        if view is None or view.job_id not in self.table.rows or not matches(view, self.wanted):
+        """Note what changed; draw it at most every REDRAW seconds (a poll of a running job brings
+        dozens of events at once, and each would otherwise redraw the row)."""
+        if change.job is None:
+            self._rebuild_due = True
+        else:
+            self._dirty.add(change.job.job_id)
+        if self._redraw is None:
+            self._redraw = self.set_timer(REDRAW, self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw = None
+        dirty, self._dirty = self._dirty, set()
+        table = self.table
+        board = self.feed.board
+        if self._rebuild_due or any(job_id not in table.rows or not matches(board.views[job_id], self.wanted) for job_id in dirty):
+            self._rebuild_due = False
             self._rebuild()
             return
-        cells = row_cells(view, self.app.clock.now())
-        for key, _ in COLUMNS:
-            if key != "age":
-                self.table.update_cell(view.job_id, key, cells[key], update_width=True)
+        now = self.app.clock.now()
+        for job_id in dirty:
+            cells = row_cells(board.views[job_id], now)
+            drawn = self._drawn.get(job_id, {})
+            for key, _ in COLUMNS:
+                if key != "age" and drawn.get(key) != cells[key]:
+                    # Measuring a column again costs a layout of the screen: only when it must grow.
+                    wider = cell_len(str(cells[key])) > table.columns[ColumnKey(key)].content_width
+                    table.update_cell(job_id, key, cells[key], update_width=wider)
+            self._drawn[job_id] = cells
         self._update_status(None)
 
     def _update_status(self, views: list[JobView] | None) -> None:
@@ -209,14 +237,12 @@ class JobsScreen(Screen):
             self.notify(getattr(error, "hint", "") or str(error), title=getattr(error, "title", "Not refreshed"), severity="error", markup=False)
 
     def action_files(self) -> None:
-        try:
-            from tui.screens.files import FilesScreen
-        except ModuleNotFoundError as error:
-            if error.name != "tui.screens.files":
-                raise
-            self.notify("The files and models panel is not built yet.", severity="warning", timeout=3)
-            return
+        from tui.screens.files import FilesScreen
+
         self.app.push_screen(FilesScreen())
 
 
 FILTERS_BY = dict(FILTERS)
+# Seconds between two redraws of live changes: a list needs no more, and each redraw renders every
+# visible row again (about 50 ms for 20 rows of 9 columns), time a keypress would wait behind.
+REDRAW = 1.0
