@@ -5,6 +5,7 @@ Each picture was looked at (rendered to text and PNG) before it was accepted.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,10 @@ async def open_job(pilot, job_id: str) -> JobScreen:
 
 
 def test_snapshot_list_in_several_states(snap_compare, emulator, clock, tmp_path):
+    # Made before the app starts: a feed reading the list half-way would wait 30 s for the rest.
+    asyncio.run(several_states(emulator, clock, Path(".")))
+
     async def listed(pilot) -> None:
-        await several_states(emulator, clock, Path("."))
         await pilot.press("2")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobsScreen) and pilot.app.screen.query_one(DataTable).row_count == 5, "five rows")
         await until(pilot, lambda: "/" in str(pilot.app.screen.query_one(DataTable).get_row_at(0)[3]), "progress")

@@ -7,6 +7,7 @@ what is new (events, points, checkpoints) rather than redrawing the lot.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -41,8 +42,6 @@ CONFIRM = {
 
 
 def event_line(event, *, stamp: bool = True) -> Text:
-    import datetime as dt
-
     when = dt.datetime.fromtimestamp(event.created_at).strftime("%H:%M:%S") if stamp else ""
     line = Text(f"{when} ", style="dim")
     level = (event.level or "info").lower()
@@ -212,9 +211,11 @@ class JobScreen(Screen):
         step_text = Text()
         if step and step[1]:
             step_text.append(f"step {step[0]:,}/{step[1]:,}")
-            if view.epochs:
+            if view.epochs and not view.terminal:
                 per_epoch = max(1, step[1] // view.epochs)
                 step_text.append(f" · epoch {min(view.epochs, (step[0] - 1) // per_epoch + 1)}/{view.epochs}")
+        if view.trained_tokens:
+            step_text.append(f" · {view.trained_tokens:,} tokens trained")
         self.query_one("#job-step", Static).update(step_text)
         model = self.query_one("#job-model", Static)
         model.set_class(not view.fine_tuned_model, "-none")
@@ -229,6 +230,8 @@ class JobScreen(Screen):
         parts = []
         if view.created_at:
             parts.append(f"created {ago(view.created_at, now)}")
+        if view.started_at is not None:
+            parts.append(f"started {dt.datetime.fromtimestamp(view.started_at):%H:%M}")
         elapsed = view.elapsed(now)
         if elapsed is not None:
             parts.append(f"{'trained' if view.terminal else 'running'} {duration(elapsed)}")
@@ -237,9 +240,7 @@ class JobScreen(Screen):
         estimate = view.estimated_finish()
         if estimate is not None:
             when, source = estimate
-            parts.append(f"finishes {until(when, now)} ({source})")
-        if view.trained_tokens:
-            parts.append(f"{view.trained_tokens:,} tokens trained")
+            parts.append(f"ends {until(when, now)} ({source})")
         self.query_one("#job-timing", Static).update(" · ".join(parts))
 
     def _draw_alarm(self, alarm: overfit.Overfitting | None) -> None:
