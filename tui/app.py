@@ -21,6 +21,7 @@ from core.service.profiles import Active
 from tui.screens.coming import ComingScreen
 from tui.screens.help import HelpScreen, ours
 from tui.screens.quit import QuitScreen
+from tui.widgets.profile_bar import ProfileBar
 
 def shown(path: Path) -> str:
     """A path as a person wants to read it: relative to where they started, when it is below."""
@@ -121,6 +122,26 @@ class TuneDeckApp(App):
 
         self.switch_mode("datasets")
         self.push_screen(BrowserScreen(path, open_line=line))
+
+    async def use_profile(self, active: Active) -> None:
+        """Talk to another server from now on, without a restart. The Jobs section starts over
+        on the new profile: its feed and screens belonged to the old one."""
+        changed = active.profile.identity != self.active.profile.identity
+        self.active = active
+        if changed:
+            if self._jobs_feed is not None:
+                self._jobs_feed.stop()
+                self._jobs_feed = None
+            if self.current_mode == "jobs":
+                await self.switch_mode("datasets")
+            if "jobs" in self._screen_stacks:
+                await self.remove_mode("jobs")
+                self.add_mode("jobs", self._jobs_screen)
+        for stack in self._screen_stacks.values():  # every screen's header names the profile
+            for screen in stack:
+                for bar in screen.query(ProfileBar):
+                    bar.refresh()
+        self.notify(f"Now using profile {active.profile.name}.", title="Profile", markup=False)
 
     def show_job(self, job, record, active: Active) -> None:
         """A job just launched: its live view in the Jobs section (when it is on the active profile)."""

@@ -68,6 +68,15 @@ class JobsFeed:
         self._started = True
         self.app.run_worker(self._run, name="jobs feed", group="jobs-feed", exit_on_error=False)
 
+    def stop(self) -> None:
+        """Stop watching (the app now talks to another profile): its workers are cancelled and
+        the connection, with any embedded emulator, closes."""
+        for group in ("jobs-feed", "jobs-list", "jobs-history"):
+            self.app.workers.cancel_group(self.app, group)
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
     @property
     def state(self) -> LocalState:
         if self._state is None:

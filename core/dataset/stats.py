@@ -16,6 +16,17 @@ MAX_TARGET_EXAMPLES = 25_000
 MIN_DEFAULT_EPOCHS = 1
 MAX_DEFAULT_EPOCHS = 25
 
+# The other defaults are not published; these are what jobs report when left on auto (batch 1
+# for small files, about 0.2 % of the examples for large ones, at most 256; learning-rate
+# multiplier 1.8; DPO beta 0.1). The emulator uses them too; the launch screen shows them as
+# what the service is likely to pick, never as a promise.
+DEFAULT_LR_MULTIPLIER = 1.8
+DEFAULT_BETA = 0.1
+
+
+def default_batch_size(n_examples: int) -> int:
+    return max(1, min(256, n_examples // 500))
+
 
 def default_epochs(n_examples: int) -> int:
     """Epochs the service picks for `n_epochs: auto` on a file of `n_examples` examples."""

@@ -22,7 +22,7 @@ import orjson
 from core.dataset import base_models, lines, rules
 from core.dataset.base_models import MIN_EXAMPLES, BaseModel, UnknownModel
 from core.dataset.rules import CHAT, PREFERENCE, Checked
-from core.dataset.stats import default_epochs, training_bill
+from core.dataset.stats import DEFAULT_BETA, DEFAULT_LR_MULTIPLIER, default_batch_size, default_epochs, training_bill
 from core.dataset.tokens import Counter
 
 # Emulated seconds. A 40-example file (3 epochs of batch 1 = 120 steps) takes
@@ -34,8 +34,8 @@ MAX_STEP_SECONDS = 3.0  # ...up to a point, as on real hardware that runs a batc
 FINISHING_SECONDS = 4.0  # model created, usage-policy evaluation, success
 
 KEPT_CHECKPOINTS = 3  # the service keeps the checkpoints of the last three epochs
-AUTO_LEARNING_RATE = 1.8
-AUTO_BETA = 0.1
+AUTO_LEARNING_RATE = DEFAULT_LR_MULTIPLIER
+AUTO_BETA = DEFAULT_BETA
 METHODS = ("supervised", "dpo")
 
 
@@ -186,7 +186,7 @@ def make_plan(
             return FileProblem("invalid_validation_file", "Validation file has no examples", "validation_file", None)
 
     n_epochs = given.get("n_epochs") or default_epochs(n_train)
-    batch_size = given.get("batch_size") or _auto_batch_size(n_train)
+    batch_size = given.get("batch_size") or default_batch_size(n_train)
     learning_rate = given.get("learning_rate_multiplier") or AUTO_LEARNING_RATE
     beta = (given.get("beta") or AUTO_BETA) if method == "dpo" else None
     steps_per_epoch = math.ceil(n_train / batch_size)
@@ -266,12 +266,6 @@ def _checked_hyperparameters(hyperparameters: dict, method: str) -> dict:
             raise InvalidParameter(f"{name} is {value}; it must be {bound}" + (f" and at most {high}" if high != math.inf else ""), param)
         given[name] = value
     return given
-
-
-def _auto_batch_size(n_train: int) -> int:
-    # The service does not publish its rule; jobs show batch 1 for small files and about 0.2 % of
-    # the examples for large ones, at most 256.
-    return max(1, min(256, n_train // 500))
 
 
 @dataclass

@@ -169,3 +169,30 @@ def test_snapshot_profiles_screen(snap_compare, tmp_path, monkeypatch):
         await open_profiles(pilot)
 
     assert snap_compare(build(tmp_path), terminal_size=SIZE, run_before=opened)
+
+
+@pytest.mark.asyncio
+async def test_use_now_switches_the_app_and_its_jobs_section_to_that_server(tmp_path):
+    from core.clock import ManualClock
+    from tests.tui.jobs_helpers import TRAVEL, start_job, until, write
+    from tui.screens.jobs import JobsScreen
+
+    clock = ManualClock()
+    with Emulator(state_dir=tmp_path / "lab-server", clock=clock) as lab:
+        job = await start_job(lab, clock, write(tmp_path, "t.jsonl", TRAVEL[:20]), suffix="on-lab", remember=False)
+        profiles.save_profile(profiles.Profile(kind="compatible", name="lab", base_url=lab.base_url))
+        app = build(tmp_path)
+        app.watch_interval = 0.2
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")  # the built-in emulator's (empty) list first
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen) and app.jobs_feed.listed, "the first list")
+            assert job.id not in app.screen.query_one("DataTable").rows
+            await pilot.press("P")
+            await pilot.pause(0.3)  # (not settle: the jobs feed's worker never completes)
+            await select_row(pilot, "lab")
+            await pilot.press("u")
+            await pilot.pause(0.3)
+            assert app.active.profile.name == "lab" and app.current_mode == "datasets"
+            assert "profile lab" in str(app.screen.query_one("ProfileBar").render())
+            await pilot.press("2")
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen) and job.id in app.screen.query_one("DataTable").rows, "the lab's job")

@@ -23,7 +23,7 @@ from textual.widgets import Button, Footer, Input, ProgressBar, RadioButton, Rad
 
 from core.dataset import DatasetError, open_dataset, validate
 from core.dataset.base_models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, UnknownModel, lookup
-from core.dataset.stats import MAX_TARGET_EXAMPLES, MIN_TARGET_EXAMPLES, TARGET_EPOCHS, default_epochs
+from core.dataset.stats import DEFAULT_BETA, DEFAULT_LR_MULTIPLIER, MAX_TARGET_EXAMPLES, MIN_TARGET_EXAMPLES, TARGET_EPOCHS, default_batch_size, default_epochs
 from core.service import launch as launching
 from core.service import profiles
 from core.service.client import connect
@@ -294,8 +294,8 @@ class LaunchScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#batch-hint", Static).update("auto: the service picks it from the file's size")
-        self.query_one("#lr-hint", Static).update("auto: the service's default")
-        self.query_one("#beta-hint", Static).update("DPO only")
+        self.query_one("#lr-hint", Static).update(f"auto ≈ {DEFAULT_LR_MULTIPLIER:g} (what the service usually picks)")
+        self.query_one("#beta-hint", Static).update(f"DPO only; auto ≈ {DEFAULT_BETA:g}")
         self.query_one("#seed-hint", Static).update("auto: the service picks one")
         self._check_suffix("")
         self.query_one("#metadata-hint", Static).update(f"up to {launching.METADATA_PAIRS - len(launching.TRACE_KEYS)} pairs")
@@ -496,6 +496,7 @@ class LaunchScreen(Screen):
             return
         auto = default_epochs(result.examples)
         epochs_hint.update(f"auto = {auto} for {result.examples:,} examples")
+        self.query_one("#batch-hint", Static).update(f"auto ≈ {default_batch_size(result.examples)} for {result.examples:,} examples")
         price = lookup(result.request.model).training_price_per_million
         per_epoch = result.billed_tokens // result.epochs if result.epochs else 0
         line = Text("Estimate: ", style="bold")

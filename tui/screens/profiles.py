@@ -157,6 +157,7 @@ class ProfilesScreen(Screen):
         Binding("e", "edit", "Edit", id="profiles.edit"),
         Binding("t", "test", "Test", id="profiles.test"),
         Binding("d", "default", "Set default", id="profiles.default"),
+        Binding("u", "use", "Use now", tooltip="Talk to this profile's server from now on, without a restart", id="profiles.use"),
         Binding("x,delete", "delete", "Delete", id="profiles.delete"),
         Binding("escape", "back", "Back", id="profiles.back"),
     ]
@@ -251,6 +252,22 @@ class ProfilesScreen(Screen):
             return
         self.reload()
         self.notify(f"{name} is the default from the next start.", title="Default profile", markup=False)
+
+    def action_use(self) -> None:
+        import os
+
+        name = self.selected_name()
+        if name is None:
+            return
+        profile = profiles.with_environment(self.listed[name], os.environ)
+        # On the app's queue, not awaited here: the switch may remove this very screen (when it
+        # sits on the Jobs section's stack), which cannot finish inside its own handler.
+        self.app.call_later(self.app.use_profile, profiles.Active(profile, "chosen on the profiles screen"))
+        self.app.call_later(self._used, name)
+
+    def _used(self, name: str) -> None:
+        if self.is_attached:  # still shown: mark the active one
+            self.reload(select=name)
 
     def action_test(self) -> None:
         name = self.selected_name()
