@@ -7,10 +7,12 @@ the user's environment by itself.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -22,6 +24,9 @@ from tui.screens.coming import ComingScreen
 from tui.screens.help import HelpScreen, ours
 from tui.screens.quit import QuitScreen
 from tui.widgets.profile_bar import ProfileBar
+
+log = logging.getLogger("tunedeck")
+
 
 def shown(path: Path) -> str:
     """A path as a person wants to read it: relative to where they started, when it is below."""
@@ -100,10 +105,23 @@ class TuneDeckApp(App):
         # wherever the user is (after the first screen is drawn: the SDK takes a moment to load).
         self.set_timer(1.0, self._watch_remembered_jobs)
 
+    @work(thread=True, exit_on_error=False, group="remembered-jobs")
     def _watch_remembered_jobs(self) -> None:
-        feed = self.jobs_feed
-        if feed.remembered_active():
-            feed.start()
+        # In a thread: reading local state, and importing the SDK when a job needs watching,
+        # would otherwise hold the screen for a second. Nothing here may stop the app.
+        from core.service.limits import TERMINAL
+        from core.service.local_state import LocalState
+
+        try:
+            with LocalState() as state:
+                running = [r for r in state.jobs(self.active.profile.identity) if r.status not in TERMINAL]
+            if running:
+                import tui.jobs_feed  # noqa: F401  the SDK loads here, off the event loop
+        except Exception:
+            log.exception("could not read the jobs left running")
+            return
+        if running:
+            self.call_from_thread(lambda: self.jobs_feed.start())
 
     # documents
 

@@ -83,10 +83,6 @@ class JobsFeed:
             self._state = LocalState()
         return self._state
 
-    def remembered_active(self) -> bool:
-        """Local state knows of a job of this profile that had not ended: worth watching at once."""
-        return any(r.status not in jobs.TERMINAL for r in self.state.jobs(self.active.profile.identity))
-
     async def _run(self) -> None:
         try:
             async with connect(self.active.profile) as conn:
@@ -95,8 +91,12 @@ class JobsFeed:
                 await asyncio.gather(self._list_loop(), self._watch_loop())
         except ServiceError as error:  # the profile cannot connect at all (no key, bad endpoint)
             self._set_status(f"cannot connect: {error.title}" + (f" — {error.hint}" if error.hint else ""))
+        except Exception as error:  # ours (local state, a bug): say so rather than go quiet
+            log.exception("jobs feed stopped")
+            self._set_status(f"stopped: {type(error).__name__}: {error} (see the log)")
         finally:
             self.conn = None
+            self._started = False  # opening the Jobs section again starts it again
 
     async def _list_loop(self) -> None:
         while True:
@@ -115,8 +115,12 @@ class JobsFeed:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            async for update in self.watcher.updates():
-                self._apply(update)
+            try:
+                async for update in self.watcher.updates():
+                    self._apply(update)
+            except ServiceError as error:  # not one job's: a refused key, a broken server
+                self._set_status(f"not watching: {error.title}; retrying in {RETRY_LIST:.0f} s")
+                await asyncio.sleep(RETRY_LIST)
 
     # the list
 
@@ -136,10 +140,10 @@ class JobsFeed:
         self._watch_active()
         self._set_status("live")
 
-    def refresh_if_stale(self) -> None:
-        """Read the list again unless it is fresh: opening the Jobs section shows jobs started
-        elsewhere without waiting for the next periodic read."""
-        if self.conn is not None and time.monotonic() - self._listed_at > FRESH:
+    def refresh_if_stale(self, fresh: float = FRESH) -> None:
+        """Read the list again (in a worker: the screen stays live) unless it was read less than
+        `fresh` seconds ago: opening the Jobs section shows jobs started elsewhere at once."""
+        if self.conn is not None and time.monotonic() - self._listed_at > fresh:
             self.app.run_worker(self._refresh_quietly, group="jobs-list", exclusive=True, exit_on_error=False)
 
     async def _refresh_quietly(self) -> None:
@@ -156,14 +160,14 @@ class JobsFeed:
 
     def load(self, job_id: str) -> None:
         """Read an ended job's history (events, metrics, checkpoints) once, for its screen."""
-        if self.conn is None or job_id in self._loading:
-            return
+        if self.conn is None or job_id in self._loading or (self.watcher is not None and job_id in self.watcher.tails):
+            return  # being read already (the live watch reads a job's whole history first)
         self._loading.add(job_id)
         self.app.run_worker(partial(self._load, job_id), group="jobs-history", exit_on_error=False)
 
     async def _load(self, job_id: str) -> None:
-        history = watch.Watcher(self.conn, [job_id], interval=0.0, rate=max(self.rate, 20.0), keep_going=True)
         try:
+            history = watch.Watcher(self.conn, [job_id], interval=0.0, rate=max(self.rate, 20.0), keep_going=True)
             async for update in history.updates():
                 if isinstance(update, (watch.Reconnecting, watch.Reconnected)):
                     continue

@@ -59,8 +59,8 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} is not positive")
+        if not value > 0 or value == float("inf"):  # nan and inf would stall the watch for ever
+            raise argparse.ArgumentTypeError(f"{text} is not a positive number")
         return value
 
     return parse
@@ -109,6 +109,10 @@ def _run(args, work, *, json_errors: bool) -> int:
             raise
         said = error.hint or error.title
         return fail(f"no job {args.job_id} for profile {active.profile.name!r} (the server said: {said}); `tunedeck jobs` lists them", json_errors)
+    except ServiceError as error:  # under --json, scripts read {"error": ...} on stdout
+        if not json_errors:
+            raise
+        return fail(f"{error.title}: {error.hint}" if error.hint else error.title, json_errors)
 
 
 def _error(job) -> dict | None:
@@ -172,10 +176,11 @@ def _job_json(view: JobView) -> dict:
 
 def _row(view: JobView, now: float, cwd: Path) -> list[str]:
     tokens = view.trained_tokens
-    return [
+    cells = [
         view.job_id, view.status, view.model or "-", view.suffix or "-", ago(view.created_at, now),
         f"{tokens:,}" if tokens else "-", view.fine_tuned_model or "-", _shown_path(view.dataset, cwd) or "-",
     ]  # fmt: skip
+    return [_printable(cell) for cell in cells]  # the server's words, minus anything that drives the terminal
 
 
 def _shown_path(name: str | None, cwd: Path) -> str | None:
@@ -280,19 +285,19 @@ def _as_text(update) -> str | None:
 
     if isinstance(update, watch.StatusChanged):
         tuned = update.job.fine_tuned_model
-        return f"status  {update.job.status}" + (f"  {tuned}" if tuned else "")
+        return _printable(f"status  {update.job.status}" + (f"  {tuned}" if tuned else ""))
     if isinstance(update, watch.NewEvent):
         e = update.event
         if e.type == "metrics":
             return None  # its metric line says it better
-        return f"{time.strftime('%H:%M:%S', time.localtime(e.created_at))}  {e.level}  {_printable(e.message)}"
+        return f"{time.strftime('%H:%M:%S', time.localtime(e.created_at))}  {_printable(e.level)}  {_printable(e.message)}"
     if isinstance(update, watch.MetricPoint):
         step = f"step {update.step}/{update.total_steps}" if update.total_steps else f"step {update.step}"
         return "  ".join([step] + [f"{label} {update.values[key]:.3f}" for key, label in METRIC_LABELS if key in update.values])
     if isinstance(update, watch.NewCheckpoint):
         c = update.checkpoint
         losses = [f"{label} loss {getattr(c.metrics, key):.2f}" for key, label in METRIC_LABELS[1:] if getattr(c.metrics, key, None) is not None]
-        return "  ".join([f"checkpoint step {c.step_number}", c.fine_tuned_model_checkpoint, *losses])
+        return "  ".join([f"checkpoint step {c.step_number}", _printable(c.fine_tuned_model_checkpoint), *losses])
     return None
 
 

@@ -82,6 +82,7 @@ class JobView:
     checkpoints: list[FineTuningJobCheckpoint] = field(default_factory=list)
     alarm: overfit.Overfitting | None = None
     lost: str | None = None  # why the job can no longer be watched
+    _seen: set[str] = field(default_factory=set, repr=False)  # event and checkpoint ids applied
     _detector: overfit.Detector = field(default_factory=overfit.Detector, repr=False)
 
     # what the list shows
@@ -224,14 +225,22 @@ class JobView:
     def apply(self, update: Update) -> None:
         if isinstance(update, (StatusChanged, Finished)):
             self.job = update.job
+        # A job's history can reach the view twice (read once for its screen while the live
+        # watch catches up): what was applied already is not applied again.
         elif isinstance(update, NewEvent):
-            self.events.append(Logged.of(update.event))
+            if update.event.id not in self._seen:
+                self._seen.add(update.event.id)
+                self.events.append(Logged.of(update.event))
         elif isinstance(update, MetricPoint):
+            if self.points and update.step <= self.points[-1].step:
+                return
             self.points.append(update)
             if self.alarm is None:
                 self.alarm = self._detector.add(update)
         elif isinstance(update, NewCheckpoint):
-            self.checkpoints.append(update.checkpoint)
+            if update.checkpoint.id not in self._seen:
+                self._seen.add(update.checkpoint.id)
+                self.checkpoints.append(update.checkpoint)
         elif isinstance(update, Lost):
             self.lost = f"{update.error.title}: {update.error.hint}" if update.error.hint else update.error.title
 

@@ -11,8 +11,8 @@ done again, and the final list is the same as on a clean connection.
 
 Errors that pass (429, 5xx, a dropped connection) are reported as `Reconnecting` and retried
 with back-off (the server's retry-after when it sends one); others (a refused key, an unknown
-job) end the watch with the ServiceError — or, with `keep_going`, end only that job's watch
-with a `Lost` update.
+job) end the watch with the ServiceError — or, with `keep_going`, an unknown job ends only its
+own watch, with a `Lost` update.
 
 Cost is bounded: every request goes through one pacer, at most RATE requests per second for all
 the jobs of a Watcher together, and each job is polled at most every `interval` seconds. Each
@@ -33,7 +33,7 @@ from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 from core.clock import SYSTEM, Clock
 from core.service import jobs
 from core.service.client import Connection
-from core.service.errors import RateLimited, ServiceError
+from core.service.errors import NotFound, RateLimited, ServiceError
 from core.service.limits import POLL_INTERVAL, POLL_RATE
 
 RATE = POLL_RATE
@@ -191,8 +191,8 @@ class Watcher:
                     found = await self._poll(tail)
                 except ServiceError as error:
                     if not error.transient:
-                        if not self.keep_going:
-                            raise
+                        if not (self.keep_going and isinstance(error, NotFound)):
+                            raise  # a refused key or a broken server concerns every job
                         self.tails.pop(tail.job_id, None)
                         yield Lost(tail.job_id, error)
                         continue

@@ -120,9 +120,11 @@ async def test_a_job_watched_from_validation_to_success(emulator, clock, tmp_pat
         assert [p.step for p in view.points] == list(range(1, 81))  # 40 examples × 2 epochs
         assert [c.step_number for c in view.checkpoints] == [40, 80]
         log = screen.query_one("#job-events", RichLog)
+        checkpoints = screen.query_one("#job-checkpoints", DataTable)
+        # The screen draws what arrived a moment later (changes are drawn together).
+        await until(pilot, lambda: len(shown_events(log)) == len(view.events) and checkpoints.row_count == 2, "all drawn")
         assert len(shown_events(log)) == len(view.events) > 80
         assert "The job has successfully completed" in shown_events(log)[-1]
-        checkpoints = screen.query_one("#job-checkpoints", DataTable)
         assert [checkpoints.get_row_at(i)[0] for i in range(checkpoints.row_count)] == ["40", "80"]
         await pilot.pause(0.1)
         assert [n for n in notices(app) if n.startswith("Job succeeded")] == [f"Job succeeded: trips ({job.id}) succeeded: {view.fine_tuned_model}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Center, Middle
 from textual.screen import Screen
@@ -27,7 +28,7 @@ class ComingScreen(Screen):
 
     def _text(self) -> str:
         what = self.what() if callable(self.what) else self.what
-        return f"[b]{self.title_text} — not built yet[/b]\n\n{what}"
+        return f"[b]{self.title_text} — not built yet[/b]\n\n{escape(what)}"  # what may name a model: never markup
 
     def on_screen_resume(self) -> None:
         self.query_one(".coming", Static).update(self._text())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from pathlib import Path
 
 from rich.text import Text
@@ -22,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, ProgressBar, RichLog, Static
 
 from core.clock import ago
+from core.dataset.store import atomic_write, write_all
 from core.service import jobs as job_calls, overfit, watch
 from core.service.errors import ServiceError
 from core.service.tracking import JobView
@@ -332,18 +332,25 @@ class JobScreen(Screen):
     # what the job's state allows
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in GUARDED.values() and self.view.refusal(action) is not None:
+        if action in GUARDED.values() and self._refusal(action) is not None:
             return None  # shown dimmed in the footer; pressing the key says why (on_key)
         if action == "open_line":
             failure = self.view.failure()
             return True if failure is not None and failure.openable else None
         return True
 
+    def _refusal(self, action: str) -> str | None:
+        if action == "copy" and self._chosen_checkpoint():
+            return None  # the highlighted checkpoint is there to copy, tuned model or not
+        if action == "results" and self.feed.conn is None:
+            return f"not connected ({self.feed.status})"
+        return self.view.refusal(action)
+
     def on_key(self, event: Key) -> None:
         action = GUARDED.get(event.key)
         if action is None or isinstance(self.focused, Input):
             return
-        reason = self.view.refusal(action)
+        reason = self._refusal(action)
         if reason is not None:
             event.stop()
             self.notify(f"Not now: {reason}.", timeout=4, markup=False)
@@ -366,12 +373,15 @@ class JobScreen(Screen):
     def action_resume(self) -> None:
         self._confirm_then("resume")
 
-    @work(group="job-action", exclusive=True)
+    @work(group="job-action", exclusive=True, exit_on_error=False)
     async def run_action_on_job(self, action: str) -> None:
         try:
             view = await self.feed.act(self.job_id, action)
         except ServiceError as error:
             self.notify(error.hint or error.title, title=f"Could not {action}: {error.title}", severity="error", markup=False)
+            return
+        except Exception as error:  # ours: said, and the app goes on
+            self.notify(f"{type(error).__name__}: {error}", title=f"Could not {action}", severity="error", markup=False)
             return
         self.notify(f"{label(view)}: {view.status}", markup=False)
 
@@ -388,7 +398,7 @@ class JobScreen(Screen):
             self.app.copy_to_clipboard(name)
             self.notify(name, title="Copied", timeout=4, markup=False)
 
-    @work(group="job-results", exclusive=True)
+    @work(group="job-results", exclusive=True, exit_on_error=False)
     async def action_results(self) -> None:
         view = self.view
         conn = self.feed.conn
@@ -399,9 +409,10 @@ class JobScreen(Screen):
         except ServiceError as error:
             self.notify(error.hint or error.title, title=f"Result file not read: {error.title}", severity="error", markup=False)
             return
-        target = Path.cwd() / f"{view.suffix or view.job_id}-results.csv"
         try:
-            write_atomically(target, text)
+            target = Path.cwd() / f"{view.suffix or view.job_id}-results.csv"
+            fd, _ = atomic_write(target, lambda fd: write_all(fd, text.encode("utf-8")))
+            os.close(fd)
         except OSError as error:
             self.notify(str(error), title="Result file not saved", severity="error", markup=False)
             return
@@ -431,20 +442,6 @@ def short_model(name: str) -> str:
 
 def _number(value) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else ""
-
-
-def write_atomically(target: Path, text: str) -> None:
-    """A temporary file beside the target, then a rename: an old file survives a failed write."""
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["JobScreen", "watch"]

@@ -124,6 +124,7 @@ class JobsScreen(Screen):
     def _rebuild(self) -> None:
         table = self.table
         keep = self.selected()
+        scrolled = table.scroll_x  # clear() scrolls back to the left; a user reading the right stays there
         now = self.app.clock.now()
         views = self._views()
         table.clear()
@@ -134,6 +135,7 @@ class JobsScreen(Screen):
             self._drawn[view.job_id] = cells
         if keep is not None and keep in {v.job_id for v in views}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
+        table.scroll_to(x=scrolled, animate=False, immediate=True)
         self.set_class(not views, "-empty")
         self.query_one("#jobs-empty", Static).update(self._empty_text())
         self._update_status(views)
@@ -153,12 +155,15 @@ class JobsScreen(Screen):
         dirty, self._dirty = self._dirty, set()
         table = self.table
         board = self.feed.board
-        if self._rebuild_due or any(job_id not in table.rows or not matches(board.views[job_id], self.wanted) for job_id in dirty):
+        # Rebuilt only when a row must come or go; a change inside a row redraws its cells.
+        if self._rebuild_due or any((job_id in table.rows) != matches(board.views[job_id], self.wanted) for job_id in dirty):
             self._rebuild_due = False
             self._rebuild()
             return
         now = self.app.clock.now()
         for job_id in dirty:
+            if job_id not in table.rows:
+                continue  # filtered out, and still so
             cells = row_cells(board.views[job_id], now)
             drawn = self._drawn.get(job_id, {})
             for key, _ in COLUMNS:
@@ -230,11 +235,11 @@ class JobsScreen(Screen):
         self._rebuild()
         self.notify("Newest first" if self.newest_first else "Oldest first", timeout=2)
 
-    async def action_refresh(self) -> None:
-        try:
-            await self.feed.refresh()
-        except Exception as error:  # a ServiceError: say it, keep the rows
-            self.notify(getattr(error, "hint", "") or str(error), title=getattr(error, "title", "Not refreshed"), severity="error", markup=False)
+    def action_refresh(self) -> None:
+        if self.feed.conn is None:
+            self.notify(f"Not connected: {self.feed.status}", timeout=4, markup=False)
+            return
+        self.feed.refresh_if_stale(fresh=0.0)
 
     def action_files(self) -> None:
         from tui.screens.files import FilesScreen
