@@ -7,6 +7,7 @@ the user's environment by itself.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 from collections.abc import Iterable
 from functools import partial
@@ -116,7 +117,7 @@ class TuneDeckApp(App):
             with LocalState() as state:
                 running = [r for r in state.jobs(self.active.profile.identity) if r.status not in TERMINAL]
             if running:
-                import tui.jobs_feed  # noqa: F401  the SDK loads here, off the event loop
+                importlib.import_module("tui.jobs_feed")  # the SDK loads here, off the event loop
         except Exception:
             log.exception("could not read the jobs left running")
             return
