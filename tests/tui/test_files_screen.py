@@ -8,8 +8,6 @@ import hashlib
 import pytest
 from textual.widgets import DataTable
 
-from core.clock import ManualClock
-from core.emulator import Emulator
 from core.service.client import RETRIES, connect
 from core.service.local_state import LocalState
 from tests.conftest import REPO
@@ -17,17 +15,6 @@ from tests.tui.jobs_helpers import TRAVEL, app_on, profile_of, start_job, steady
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.files import FilesScreen, fit, size_text
 from tui.screens.jobs import JobsScreen
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock, tmp_path):
-    with Emulator(state_dir=tmp_path / "emulator", clock=clock) as emu:
-        yield emu
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,6 @@ import re
 import pytest
 from textual.widgets import DataTable, RichLog
 
-from core.clock import ManualClock
-from core.emulator import Emulator
 from tests.conftest import REPO
 from tests.tui.jobs_helpers import POLL, TRAVEL, app_on, broken_roles, several_states, start_job, until, write
 from tui.screens.confirm import ConfirmScreen
@@ -19,17 +17,6 @@ from tui.screens.job import JobScreen
 from tui.screens.jobs import JobsScreen
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock, tmp_path):
-    with Emulator(state_dir=tmp_path / "emulator", clock=clock) as emu:
-        yield emu
 
 
 @pytest.fixture(autouse=True)
