@@ -74,7 +74,7 @@ async def test_the_list_shows_every_state_newest_first_and_filters(emulator, clo
         assert statuses == ["running", "paused", "cancelled", "failed", "succeeded"]
         assert [row[-1] for row in rows] == [made[s] for s in statuses]
         succeeded = rows[-1]
-        assert succeeded[1] == "trips" and succeeded[3] == "done" and succeeded[5] == "trips.jsonl"
+        assert succeeded[1] == "trips" and succeeded[3] == "done" and succeeded[4] == "trips.jsonl"
         assert str(succeeded[7]).startswith("ft:gpt-4o-mini-2024-07-18:") and succeeded[6]  # tuned model, tokens
         await until(pilot, lambda: "/" in str(table.get_row_at(0)[3]), "the running job's progress")
         await pilot.press("f")  # active only

@@ -28,8 +28,8 @@ COLUMNS = (
     ("suffix", "Suffix"),
     ("age", "Age"),
     ("progress", "Progress"),
+    ("dataset", "Dataset"),  # before the base model, often the same in every row
     ("model", "Base model"),
-    ("dataset", "Dataset"),
     ("tokens", "Tokens"),
     ("tuned", "Tuned model"),
     ("id", "Job"),
@@ -73,9 +73,9 @@ class JobsScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "Open", id="jobs.open"),
         Binding("f", "filter", "Filter", tooltip="Show all jobs, active ones, succeeded, failed or cancelled", id="jobs.filter"),
-        Binding("o", "order", "Oldest/newest first", id="jobs.order"),
+        Binding("o", "order", "Order", tooltip="Newest first, or oldest first", id="jobs.order"),
         Binding("r", "refresh", "Refresh", tooltip="Read the service's list now", id="jobs.refresh"),
-        Binding("F", "files", "Files & models", tooltip="Uploaded files and tuned models; delete them", id="jobs.files"),
+        Binding("F", "files", "Files", tooltip="Uploaded files and tuned models; delete them", id="jobs.files"),
     ]
 
     def __init__(self) -> None:
