@@ -131,7 +131,7 @@ class JobsFeed:
             return
         listed = await jobs.list_all(conn)
         records = self.state.jobs(conn.profile.identity)
-        ended = self.board.merge(listed, records)
+        ended = self.board.merge(listed, records, self.watcher.tails if self.watcher else ())
         self.listed = True
         self._listed_at = time.monotonic()
         for view in ended:

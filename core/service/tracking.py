@@ -10,7 +10,7 @@ failed and which line of which file it blames, and which actions its state allow
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -262,16 +262,19 @@ class JobBoard:
     def view(self, job_id: str) -> JobView:
         return self.views.setdefault(job_id, JobView(job_id))
 
-    def merge(self, listed: Iterable[FineTuningJob], records: Iterable[JobRecord]) -> list[JobView]:
+    def merge(self, listed: Iterable[FineTuningJob], records: Iterable[JobRecord], watched: Collection[str] = ()) -> list[JobView]:
         """Take the service's list and the local records; return the jobs the records last saw
-        active that the service now says have ended (they finished while TuneDeck was closed)."""
+        active that the service now says have ended (they finished while TuneDeck was closed).
+
+        For the `watched` jobs the watcher's copy is kept: a list read that started before a
+        pause or a poll would otherwise put an older status back for a moment."""
         for record in records:
             self.view(record.job_id).record = record
         ended: list[JobView] = []
         for job in listed:
             view = self.view(job.id)
             before = view.job.status if view.job else view.record.status if view.record else None
-            if view.job is None or not view.terminal:  # the watcher's copy of an active job is newer
+            if view.job is None or (not view.terminal and job.id not in watched):
                 view.job = job
             if before in ACTIVE and is_terminal(job.status):
                 ended.append(view)

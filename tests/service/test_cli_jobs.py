@@ -337,3 +337,15 @@ def test_human_watch_lines_show_only_the_values_present():
     assert _as_text(NewEvent("ftjob-1", event)) == f"{time.strftime('%H:%M:%S', time.localtime(at))}  warn  odd [31m text"
     metrics_event = event.model_copy(update={"type": "metrics"})
     assert _as_text(NewEvent("ftjob-1", metrics_event)) is None  # its metric line says it
+
+
+def test_a_watch_that_would_never_wake_is_refused_and_json_errors_stay_json(tmp_path):
+    for bad in ("nan", "inf", "0", "-1"):
+        out = cli(tmp_path, "watch", "ftjob-x", "--interval", bad)
+        assert out.returncode == USAGE and "positive number" in out.stderr, (bad, out.stderr)
+    # No server at all: a script reading --json still gets JSON, and the reason.
+    unreachable = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-test-unreachable"}
+    out = cli(tmp_path, "jobs", "--json", env=unreachable)
+    assert out.returncode == USAGE
+    assert "Cannot reach the server" in json.loads(out.stdout)["error"]
+    assert "sk-test-unreachable" not in out.stdout + out.stderr

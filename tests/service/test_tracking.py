@@ -149,3 +149,23 @@ async def test_the_list_merges_local_records_and_reports_jobs_that_ended_meanwhi
     assert board.views[job.id].dataset == "/data/trips.jsonl"
     assert board.announce(ended[0]) and not board.announce(ended[0])  # told once
     assert board.rows("succeeded")[0].status == "succeeded" and board.active() == []
+
+
+def test_a_list_read_does_not_put_back_an_older_status_of_a_watched_job():
+    from openai.types.fine_tuning import FineTuningJob
+
+    def job(status):
+        # Built as the SDK builds answers, unvalidated: its model has no "paused" status.
+        return FineTuningJob.model_construct(
+            **{"id": "ftjob-1", "created_at": 1, "model": MODEL, "object": "fine_tuning.job", "organization_id": "org",
+             "result_files": [], "seed": 1, "status": status, "training_file": "file-1", "validation_file": None,
+             "fine_tuned_model": None, "finished_at": None, "hyperparameters": {"n_epochs": 3}, "trained_tokens": None, "error": None}
+        )  # fmt: skip
+
+    board = JobBoard()
+    board.merge([job("running")], [])
+    board.views["ftjob-1"].job = job("paused")  # what the watcher saw after the user paused it
+    board.merge([job("running")], [], watched={"ftjob-1"})  # a list read sent before the pause
+    assert board.views["ftjob-1"].status == "paused"
+    board.merge([job("running")], [])  # not watched: the list is all there is
+    assert board.views["ftjob-1"].status == "running"
