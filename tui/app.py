@@ -21,7 +21,6 @@ from textual.screen import Screen
 from core.clock import SYSTEM, Clock
 from core.dataset import Dataset
 from core.service.profiles import Active
-from tui.screens.coming import ComingScreen
 from tui.screens.help import HelpScreen, ours
 from tui.screens.quit import QuitScreen
 from tui.widgets.profile_bar import ProfileBar
@@ -82,11 +81,9 @@ class TuneDeckApp(App):
         return JobsScreen()
 
     def _playground_screen(self) -> Screen:
-        def what() -> str:
-            text = "Chatting with tuned models beside their base model arrives with issue 7."
-            return text + (f"\n\nChosen from the Jobs section: {self.playground_model}" if self.playground_model else "")
+        from tui.screens.playground import PlaygroundScreen
 
-        return ComingScreen("playground", "Playground", what)
+        return PlaygroundScreen()
 
     def _datasets_screen(self) -> Screen:
         from tui.screens.datasets import datasets_screen

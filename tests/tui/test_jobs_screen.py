@@ -268,3 +268,25 @@ async def test_a_lost_connection_is_reported_and_the_watch_goes_on(emulator, clo
         steps = [p.step for p in screen.view.points]
         assert steps == list(range(1, steps[-1] + 1))  # nothing lost, nothing twice
         await asyncio.sleep(0)
+
+
+async def test_g_opens_a_checkpoint_in_the_playground_and_it_answers(emulator, clock, tmp_path):
+    from tui.screens.playground import PlaygroundScreen, Turn
+
+    job = await start_job(emulator, clock, write(tmp_path, "t.jsonl", TRAVEL[:20]), suffix="short", epochs=3)
+    clock.advance(300)
+    app = app_on(emulator, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await job_opened(pilot, job.id)
+        await until(pilot, lambda: screen.query_one("#job-checkpoints", DataTable).row_count == 3, "the checkpoints")
+        await pilot.press("k", "down")  # the second of three: not the final model
+        checkpoint = screen.view.checkpoints[1].fine_tuned_model_checkpoint
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, PlaygroundScreen), "the playground")
+        assert app.screen.model == checkpoint and app.current_mode == "playground"
+        await pilot.press(*"Best time to visit Japan?", "enter")
+        await until(pilot, lambda: not app.screen.replying and len(app.screen.query(Turn)) == 2, "the reply")
+        user, reply = app.screen.query(Turn)
+        assert user.text == "Best time to visit Japan?"
+        assert reply.text and reply.has_class("-assistant") and checkpoint in reply.note  # streamed, with its usage
+        assert any(reply.text in line.decode() for line in TRAVEL[:20])  # the emulated model answers from its data

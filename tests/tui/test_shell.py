@@ -11,7 +11,7 @@ from core.service.profiles import Active, Profile
 from tests.conftest import DATA
 from tests.tui.conftest import build
 from tui import launcher
-from tui.screens.coming import ComingScreen
+from tui.screens.playground import PlaygroundScreen
 from tui.screens.folder import FolderScreen
 from tui.screens.help import HelpScreen
 from tui.screens.quit import QuitScreen
@@ -55,7 +55,7 @@ async def test_folder_lists_files_with_counts_filled_in_the_background(samples):
 async def test_the_emulator_badge_is_always_in_the_header(samples):
     app = build(samples)
     async with app.run_test(size=(80, 24)) as pilot:
-        for key in ("2", "3", "1"):
+        for key in ("2", "3", "escape", "1"):  # escape: out of the Playground's message box
             await pilot.press(key)
             await pilot.pause()
             assert "EMULATOR" in bar_text(app)
@@ -74,13 +74,13 @@ async def test_a_real_profile_has_no_badge_and_shows_no_key(samples):
 
 
 @pytest.mark.asyncio
-async def test_sections_that_are_not_built_say_so(samples):
+async def test_the_playground_says_what_is_not_built_yet(samples):
     app = build(samples)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         await pilot.pause()
-        assert isinstance(app.screen, ComingScreen)
-        assert "not built yet" in str(app.screen.query_one(".coming").render())
+        assert isinstance(app.screen, PlaygroundScreen)
+        assert "come with issue 7" in str(app.screen.query_one("#playground-note").render())
 
 
 @pytest.mark.asyncio
@@ -107,7 +107,7 @@ async def test_every_key_of_the_screen_is_also_a_palette_command(samples):
             assert title in commands
         commands["Go to Playground"].callback()
         await pilot.pause()
-        assert isinstance(app.screen, ComingScreen)
+        assert isinstance(app.screen, PlaygroundScreen)
 
 
 @pytest.mark.asyncio

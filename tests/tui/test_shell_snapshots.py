@@ -35,7 +35,7 @@ def test_help_screen(snap_compare, in_repo):
     assert snap_compare(build(in_repo), terminal_size=SIZE, run_before=_scanned, press=["question_mark"])
 
 
-def test_emulator_badge_on_a_section_not_built_yet(snap_compare, in_repo):
+def test_emulator_badge_on_the_playground(snap_compare, in_repo):
     assert snap_compare(build(in_repo), terminal_size=SIZE, run_before=_scanned, press=["3"])
 
 
