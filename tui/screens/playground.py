@@ -148,8 +148,10 @@ class PlaygroundScreen(Screen):
             self.messages.append({"role": "assistant", "content": turn.text})
         except asyncio.CancelledError:
             turn.finish("stopped")
-            if turn.text:
+            if turn.text:  # what came before Escape is part of the conversation
                 self.messages.append({"role": "assistant", "content": turn.text})
+            else:  # nothing came: the question goes unanswered, as after an error
+                self.messages.pop()
             raise
         except ServiceError as error:
             turn.remove_class("-assistant")
