@@ -27,6 +27,7 @@ from core.service.tracking import JobView
 from tui.jobs_feed import Change
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.profile_bar import ProfileBar
+from tui.widgets.tables import highlighted_key
 
 if TYPE_CHECKING:
     from openai.types import FileObject, Model
@@ -323,7 +324,7 @@ class FilesScreen(Screen):
     @staticmethod
     def _fill(table: DataTable, columns, rows: list[tuple[str, dict]], wide: str) -> None:
         """Replace the rows, keeping the highlighted one; the `wide` column is cut to fit the width."""
-        keep = selected(table)
+        keep = highlighted_key(table)
         if table.size.width and rows:
             others = sum(max(len(title), *(cells[key].cell_len for _, cells in rows)) for key, title in columns if key != wide)
             padding = 2 * table.cell_padding * len(columns) + table.styles.scrollbar_size_vertical
@@ -379,7 +380,7 @@ class FilesScreen(Screen):
 
     def action_delete(self) -> None:
         table = self.focused if isinstance(self.focused, DataTable) else None
-        item_id = selected(table) if table is not None else None
+        item_id = highlighted_key(table) if table is not None else None
         if item_id is None:
             self.notify("Highlight a file or a tuned model first.", timeout=3)
             return
@@ -431,12 +432,3 @@ class FilesScreen(Screen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-
-def selected(table: DataTable) -> str | None:
-    """The key of the highlighted row, or None when there is none."""
-    if not table.row_count:
-        return None
-    try:
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    except Exception:  # the cursor is off the rows
-        return None

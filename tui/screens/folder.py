@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from core.dataset import DatasetError, open_dataset, validate
 from tui.widgets.profile_bar import ProfileBar
+from tui.widgets.tables import highlighted_key
 
 COLUMNS = ("file", "size", "examples", "format", "errors", "warnings")
 
@@ -111,10 +112,9 @@ class FolderScreen(Screen):
             table.update_cell(row, column, value, update_width=True)
 
     def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
+        key = highlighted_key(self.query_one(DataTable))
+        if key is None:
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         from tui.screens.browser import BrowserScreen
 
         self.app.push_screen(BrowserScreen(Path(key)))

@@ -30,6 +30,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.widgets.job_status import LEVEL_STYLE, duration, status_text, until
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.profile_bar import ProfileBar
+from tui.widgets.tables import highlighted_key
 
 # key -> (action, what a refusal is about) for the actions a job's state may forbid
 REDRAW = 0.1  # seconds: live changes are drawn together at most this often
@@ -387,10 +388,9 @@ class JobScreen(Screen):
 
     def _chosen_checkpoint(self) -> str | None:
         """The checkpoint highlighted on the Checkpoints page, when that page is shown."""
-        table = self.query_one("#job-checkpoints", DataTable)
-        if self.query_one(ContentSwitcher).current != "job-checkpoints" or not table.row_count:
+        if self.query_one(ContentSwitcher).current != "job-checkpoints":
             return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return highlighted_key(self.query_one("#job-checkpoints", DataTable))
 
     def action_copy(self) -> None:
         name = self._chosen_checkpoint() or self.view.fine_tuned_model

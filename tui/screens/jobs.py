@@ -21,6 +21,7 @@ from core.service.tracking import ACTIVE, JobView
 from tui.jobs_feed import Change
 from tui.widgets.job_status import progress_text, status_text, tokens
 from tui.widgets.profile_bar import ProfileBar
+from tui.widgets.tables import highlighted_key
 
 # (key, title) — the order a person scans a row in: state first, the id last.
 COLUMNS = (
@@ -204,13 +205,7 @@ class JobsScreen(Screen):
     # actions
 
     def selected(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is off the rows
-            return None
+        return highlighted_key(self.table)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

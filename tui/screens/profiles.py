@@ -18,6 +18,7 @@ from core.service import health, profile_edits, profiles
 from core.service.errors import ProfileError
 from core.service.profiles import EMULATOR, Profile
 from tui.widgets.profile_bar import ProfileBar
+from tui.widgets.tables import highlighted_key
 
 KINDS = ("openai", "azure", "compatible", "emulator")
 COLUMNS = ("", "name", "kind", "key", "server")
@@ -199,10 +200,7 @@ class ProfilesScreen(Screen):
             table.move_cursor(row=table.get_row_index(current))
 
     def selected_name(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return highlighted_key(self.query_one(DataTable))
 
     def _editable(self, action: str) -> str | None:
         name = self.selected_name()
