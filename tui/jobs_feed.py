@@ -33,6 +33,7 @@ log = logging.getLogger("tunedeck.jobs")
 LIST_INTERVAL = 30.0
 RETRY_LIST = 5.0  # after a failed read of the list
 FRESH = 5.0  # a list read this recently is not read again when the Jobs section opens
+CONNECT_WAIT = 30.0  # seconds a screen waits for the connection before saying it failed
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,17 @@ class JobsFeed:
             return
         self._started = True
         self.app.run_worker(self._run, name="jobs feed", group="jobs-feed", exit_on_error=False)
+
+    async def connection(self, wait: float = CONNECT_WAIT) -> Connection:
+        """The live connection, started if need be: what a screen that talks to the server uses
+        (one connection for the app). Raises ServiceError when it cannot be had."""
+        self.start()
+        deadline = time.monotonic() + wait
+        while self.conn is None:
+            if self.status.startswith(("cannot connect", "stopped")) or time.monotonic() > deadline:
+                raise ServiceError("Not connected", self.status)
+            await asyncio.sleep(0.05)
+        return self.conn
 
     def stop(self) -> None:
         """Stop watching (the app now talks to another profile): its workers are cancelled and

@@ -7,7 +7,6 @@ jobs as they are read.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from core.clock import ago
 from core.service import watch
-from core.service.errors import NotFound, translate
+from core.service.errors import NotFound, ServiceError, translate
 from core.service.tracking import JobView
 from tui.jobs_feed import Change
 from tui.screens.confirm import ConfirmScreen
@@ -32,8 +31,6 @@ from tui.widgets.tables import highlighted_key
 if TYPE_CHECKING:
     from openai.types import FileObject, Model
 
-CONNECT_WAIT = 30.0  # seconds to wait for the feed's connection before saying so
-CONNECT_POLL = 0.05
 MOST_JOBS_SHOWN = 3  # the jobs column names this many, then "+N"
 NARROWEST = 16  # a name or model id is never cut shorter than this; the table scrolls instead
 JOBS_WIDTH = 20  # the jobs named in a row, cut to this, leave the name its room
@@ -209,18 +206,13 @@ class FilesScreen(Screen):
     # network work: workers post messages, the handlers below draw
 
     async def _connection(self):
-        feed = self.feed
-        feed.start()
-        if feed.conn is None:
+        if self.feed.conn is None:
             self.post_message(Doing("connecting…"))
-        waited = 0.0
-        while feed.conn is None:
-            if feed.status.startswith("cannot connect") or waited >= CONNECT_WAIT:
-                self.post_message(ReadFailed("Not connected", feed.status))
-                return None
-            await asyncio.sleep(CONNECT_POLL)
-            waited += CONNECT_POLL
-        return feed.conn
+        try:
+            return await self.feed.connection()
+        except ServiceError as error:
+            self.post_message(ReadFailed(error.title, error.hint))
+            return None
 
     @work(group="files-read", exclusive=True, exit_on_error=False)
     async def read(self) -> None:

@@ -22,8 +22,6 @@ from core.dataset.base_models import DEFAULT_MODEL
 from core.service.errors import ServiceError
 from tui.widgets.profile_bar import ProfileBar
 
-CONNECT_WAIT = 30.0  # seconds to wait for the app's connection before saying it failed
-
 
 class Turn(Static):
     """One message of the conversation, labelled with its role."""
@@ -138,7 +136,7 @@ class PlaygroundScreen(Screen):
         self.replying = True
         transcript = self.query_one("#playground-transcript", VerticalScroll)
         try:
-            conn = await self._connection()
+            conn = await self.app.jobs_feed.connection()
             async for piece in stream_chat(conn, model, messages):
                 if isinstance(piece, Delta):
                     turn.append(piece.text)
@@ -160,17 +158,6 @@ class PlaygroundScreen(Screen):
             self.messages.pop()  # the question goes unanswered: ask again after fixing it
         finally:
             self.replying = False
-
-    async def _connection(self):
-        feed = self.app.jobs_feed  # one connection for the app: the jobs' and this one's
-        feed.start()
-        for _ in range(int(CONNECT_WAIT / 0.05)):
-            if feed.conn is not None:
-                return feed.conn
-            if feed.status.startswith(("cannot connect", "stopped")):
-                break
-            await asyncio.sleep(0.05)
-        raise ServiceError("Not connected", feed.status)
 
     def action_stop(self) -> None:
         if self.replying:
