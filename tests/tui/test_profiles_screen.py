@@ -11,7 +11,8 @@ import pytest
 from core.emulator import Emulator
 from core.service import profiles
 from tests.tui.conftest import build
-from tui.screens.profiles import ConfirmDelete, ProfileForm, ProfilesScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.profiles import ProfileForm, ProfilesScreen
 
 SIZE = (80, 24)
 KEY = "sk-secret-DO-NOT-SHOW-0123456789abcd"
@@ -109,7 +110,7 @@ async def test_create_edit_default_delete_round_trip(tmp_path):
         # delete asks; Esc keeps it, y deletes it (and the default with it)
         await pilot.press("x")
         await settle(pilot)
-        assert isinstance(app.screen, ConfirmDelete)
+        assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("escape")
         await settle(pilot)
         assert "lab" in config()["profiles"]

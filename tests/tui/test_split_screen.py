@@ -14,7 +14,8 @@ import pytest
 from core.service.local_state import LocalState
 from tests.conftest import DATA, REPO
 from tests.tui.conftest import build
-from tui.screens.split import OverwriteScreen, SplitScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.split import SplitScreen
 
 SIZE = (80, 24)
 
@@ -143,13 +144,13 @@ async def test_write_matches_the_cli_and_is_recorded_and_overwrite_asks(travel, 
         await settle(pilot)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert isinstance(app.screen, OverwriteScreen)
+        assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await settle(pilot)
         assert train.read_bytes() == before
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert isinstance(app.screen, OverwriteScreen)
+        assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await settle(pilot)
         assert screen.written.seed == 8

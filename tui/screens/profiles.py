@@ -17,6 +17,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Sta
 from core.service import health, profile_edits, profiles
 from core.service.errors import ProfileError
 from core.service.profiles import EMULATOR, Profile
+from tui.screens.confirm import ConfirmScreen
 from tui.widgets.profile_bar import ProfileBar
 from tui.widgets.tables import highlighted_key
 
@@ -116,36 +117,6 @@ class ProfileForm(ModalScreen[Profile | None]):
         self.dismiss(None)
 
 
-class ConfirmDelete(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    ConfirmDelete { align: center middle; }
-    ConfirmDelete > Vertical { width: 60; height: auto; border: thick $error; background: $surface; padding: 1 2; }
-    ConfirmDelete Horizontal { height: auto; margin-top: 1; }
-    ConfirmDelete Button { margin-right: 2; }
-    """
-    BINDINGS = [
-        Binding("y", "choose(True)", "Delete", id="delete.yes"),
-        Binding("escape,n", "choose(False)", "Keep it", id="delete.no"),
-    ]
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.profile_name = name
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(f"Delete profile {self.profile_name!r} from {profiles.config_path()}?\nIts key is removed from the file.", markup=False)
-            with Horizontal():
-                yield Button("Delete (y)", id="yes", variant="error")
-                yield Button("Keep it (Esc)", id="no")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_choose(self, choice: bool) -> None:
-        self.dismiss(choice)
-
-
 class ProfilesScreen(Screen):
     DEFAULT_CSS = """
     ProfilesScreen #profiles-title { height: 1; padding: 0 1; text-style: bold; }
@@ -237,7 +208,8 @@ class ProfilesScreen(Screen):
                     self.notify(exc.hint, title=exc.title, severity="error", markup=False)
                 self.reload()
 
-        self.app.push_screen(ConfirmDelete(name), chosen)
+        question = ConfirmScreen(f"Delete profile {name!r} from {profiles.config_path()}?", "Its key is removed from the file.", "Delete", danger=True)
+        self.app.push_screen(question, chosen)
 
     def action_default(self) -> None:
         name = self.selected_name()

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Checkbox, Footer, Input, Label, Static
 
 from core.dataset import Dataset, DatasetError, validate
 from core.dataset import split as splitting
 from core.dataset.split_preview import SplitPreview, preview
 from core.dataset.validate import Report
 from core.service.local_state import remember_split
+from tui.screens.confirm import ConfirmScreen
 from tui.widgets.profile_bar import ProfileBar
 
 DEBOUNCE = 0.25  # seconds of quiet typing before the preview is recomputed
@@ -63,39 +63,6 @@ class SplitWritten(Message):
 class WriteFailed(Message):
     title: str
     hint: str = ""
-
-
-class OverwriteScreen(ModalScreen[bool]):
-    """Dismisses True to overwrite the listed files."""
-
-    DEFAULT_CSS = """
-    OverwriteScreen { align: center middle; }
-    OverwriteScreen > Vertical { width: 70; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
-    OverwriteScreen Horizontal { height: auto; margin-top: 1; }
-    OverwriteScreen Button { margin-right: 2; }
-    """
-    BINDINGS = [
-        Binding("y", "choose(True)", "Overwrite", id="overwrite.yes"),
-        Binding("escape,n", "choose(False)", "Keep them", id="overwrite.no"),
-    ]
-
-    def __init__(self, paths: list[Path]) -> None:
-        super().__init__()
-        self.paths = paths
-
-    def compose(self) -> ComposeResult:
-        listed = "\n".join(f"  • {path}" for path in self.paths)
-        with Vertical():
-            yield Static(f"These files exist already:\n{listed}\n\nReplace them with this split?", markup=False)
-            with Horizontal():
-                yield Button("Overwrite (y)", id="yes", variant="warning")
-                yield Button("Keep them (Esc)", id="no")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_choose(self, choice: bool) -> None:
-        self.dismiss(choice)
 
 
 class NumberInput(Input):
@@ -310,7 +277,8 @@ class SplitScreen(Screen):
             if overwrite:
                 self.write_split(options, overwrite=True)
 
-        self.app.push_screen(OverwriteScreen(existing), chosen)
+        listed = "\n".join(f"  • {path}" for path in existing)
+        self.app.push_screen(ConfirmScreen("These files exist already:", f"{listed}\n\nReplace them with this split?", "Overwrite", no="Keep them"), chosen)
 
     @work(thread=True, exclusive=True, group="split-write", exit_on_error=False)
     def write_split(self, options: Options, overwrite: bool) -> None:
