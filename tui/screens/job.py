@@ -22,7 +22,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, ProgressB
 
 from core.clock import ago
 from core.dataset.store import atomic_write, write_all
-from core.service import jobs as job_calls, overfit, watch
+from core.service import jobs as job_calls, overfit
 from core.service.errors import ServiceError
 from core.service.tracking import JobView
 from tui.jobs_feed import Change, label
@@ -32,7 +32,7 @@ from tui.widgets.loss_chart import LossChart
 from tui.widgets.profile_bar import ProfileBar
 from tui.widgets.tables import highlighted_key
 
-# key -> (action, what a refusal is about) for the actions a job's state may forbid
+# key -> the action a job's state may forbid (JobView.refusal says why)
 REDRAW = 0.1  # seconds: live changes are drawn together at most this often
 GUARDED = {"c": "cancel", "p": "pause", "r": "resume", "d": "results", "y": "copy"}
 CONFIRM = {
@@ -42,8 +42,8 @@ CONFIRM = {
 }
 
 
-def event_line(event, *, stamp: bool = True) -> Text:
-    when = dt.datetime.fromtimestamp(event.created_at).strftime("%H:%M:%S") if stamp else ""
+def event_line(event) -> Text:
+    when = dt.datetime.fromtimestamp(event.created_at).strftime("%H:%M:%S")
     line = Text(f"{when} ", style="dim")
     level = (event.level or "info").lower()
     line.append(f"{level:<5} ", style=LEVEL_STYLE.get(level, "") or "dim")
@@ -443,5 +443,3 @@ def short_model(name: str) -> str:
 def _number(value) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else ""
 
-
-__all__ = ["JobScreen", "watch"]
