@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import logging
 from collections.abc import Iterable
 from functools import partial
@@ -132,6 +133,32 @@ class TuneDeckApp(App):
             self.documents[key] = open_dataset(key)
         return self.documents[key]
 
+    def current_dataset(self) -> Path | None:
+        """The dataset the user is working on: the last one opened, else the file TuneDeck was
+        started on."""
+        if self.documents:
+            return next(reversed(self.documents))
+        return self.path if self.path.is_file() else None
+
+    def add_example(self, path: Path, example: dict) -> str:
+        """Append `example` to the dataset at `path` (any thread), as an edit of its document —
+        undoable like any other. Saved at once unless the document holds other unsaved edits,
+        which are the user's to save. A missing file is created. Says what happened."""
+        from core.dataset.store import atomic_write
+
+        path = path.resolve()
+        if not path.exists():
+            fd, _ = atomic_write(path, lambda fd: None)  # an empty dataset, created whole or not at all
+            os.close(fd)
+        ds = self.document(path)
+        had_edits = ds.dirty
+        ds.append(example)
+        where = f"{shown(path)} line {ds.lineno(len(ds) - 1)}"
+        if had_edits:
+            return f"Added to {where}; the file has other unsaved edits: save it from the Datasets section."
+        ds.save()
+        return f"Saved to {where}."
+
     def open_dataset_line(self, path: Path, line: int) -> None:
         """Show `line` of the dataset at `path` in the editor (a failed job names it)."""
         from tui.screens.browser import BrowserScreen
@@ -178,6 +205,19 @@ class TuneDeckApp(App):
     def open_in_playground(self, model: str) -> None:
         self.playground_model = model
         self.switch_mode("playground")
+
+    async def replay_in_playground(self, path: Path, line: int, models: list[str] | None = None) -> None:
+        """Replay the example on `line` of `path` in the Playground (the browser's and the
+        evaluation's `p`/`r`): with `models`, else with the Playground's own."""
+        from tui.screens.playground import PlaygroundScreen
+
+        if self.current_mode != "playground":
+            await self.switch_mode("playground")
+        while not isinstance(self.screen, PlaygroundScreen):
+            await self.pop_screen()
+        if models:
+            self.screen.models = list(models)
+        await self.screen.replay(path, line)
 
     def unsaved(self) -> list[Dataset]:
         return [ds for ds in self.documents.values() if ds.dirty]

@@ -114,3 +114,9 @@ async def several_states(emu: Emulator, clock: ManualClock, folder: Path) -> dic
     running = await start_job(emu, clock, train, valid, suffix="trips-v2", epochs=3)
     clock.advance(40)
     return {"succeeded": done.id, "failed": failed.id, "cancelled": cancelled.id, "paused": paused.id, "running": running.id}
+
+
+def no_blink(screen) -> None:
+    """A picture must not catch a text cursor half-way through its blink."""
+    for box in screen.query("Input, TextArea"):
+        box.cursor_blink = False

@@ -1,12 +1,22 @@
-"""The Playground's first slice against an emulator: a streamed reply, Escape stops it, errors
-are said in the conversation, and Escape out of the box gives the section keys back."""
+"""The Playground against an emulator: replies stream into Markdown, Escape stops them and gives
+the message back, two models answer side by side, a dataset example is replayed next to its gold
+answer (the tuned model gives it, its base does not), and a conversation is saved as an example."""
 
 from __future__ import annotations
 
+import time
+
+import orjson
 import pytest
 
-from tests.tui.jobs_helpers import app_on, until
-from tui.screens.playground import PlaygroundScreen, Turn
+from core.service import jobs
+from core.service.client import connect
+from tests.tui.jobs_helpers import TRAVEL, app_on, profile_of, start_job, until, write
+from tui.screens.chat_models import ModelsScreen
+from tui.screens.chat_save import SaveExampleScreen
+from tui.screens.chat_settings import SettingsScreen
+from tui.screens.playground import PlaygroundScreen
+from tui.widgets.chat import Lane, Turn
 
 pytestmark = pytest.mark.asyncio
 
@@ -17,40 +27,168 @@ async def opened(pilot) -> PlaygroundScreen:
     return pilot.app.screen
 
 
-async def test_a_reply_streams_and_the_conversation_goes_on(emulator, clock):
+def replies(lane: Lane) -> list[Turn]:
+    return [turn for turn in lane.query(Turn) if turn.role == "assistant"]
+
+
+async def tuned_model(emulator, clock, train) -> str:
+    job = await start_job(emulator, clock, train, suffix="trips", epochs=3)
+    clock.advance(3600)
+    async with connect(profile_of(emulator).profile) as conn:
+        done = await jobs.retrieve(conn, job.id)
+    assert done.status == "succeeded", done.status
+    return done.fine_tuned_model
+
+
+async def test_a_reply_streams_into_markdown_and_the_conversation_goes_on(emulator, clock):
     app = app_on(emulator, clock)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await opened(pilot)
+        (lane,) = screen.lanes
         await pilot.press(*"Best time to visit Japan?", "enter")
-        await until(pilot, lambda: not screen.replying and len(screen.query(Turn)) == 2, "the first reply")
+        await until(pilot, lambda: not screen.replying and len(replies(lane)) == 1, "the first reply")
         await pilot.press(*"And in winter?", "enter")
-        await until(pilot, lambda: not screen.replying and len(screen.query(Turn)) == 4, "the second reply")
-        assert [m["role"] for m in screen.messages] == ["user", "assistant", "user", "assistant"]
-        assert all(turn.text for turn in screen.query(Turn))
+        await until(pilot, lambda: not screen.replying and len(replies(lane)) == 2, "the second reply")
+        assert [m["role"] for m in lane.messages] == ["user", "assistant", "user", "assistant"]
+        first = replies(lane)[0]
+        assert first.text and "tokens" in first.note and "tokens" in lane.figures
+        shown = first.query_one("Markdown").source
+        assert shown == first.text == lane.messages[1]["content"]
         await pilot.press("ctrl+l")
-        await pilot.pause()
-        assert not screen.messages and not screen.query(Turn)
+        await until(pilot, lambda: not screen.lanes[0].messages and not screen.query(Turn), "a new chat")
 
 
-async def test_escape_stops_a_reply_and_an_unknown_model_is_said_in_the_chat(emulator, clock):
+async def test_the_system_prompt_comes_from_the_dataset_and_settings_are_checked(emulator, clock):
+    app = app_on(emulator, clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await opened(pilot)
+        await until(pilot, lambda: screen.settings.system, "the system prompt taken from travel.jsonl")
+        assert screen.settings.system == "You are a helpful travel assistant."  # what every travel example says
+        assert "You are a helpful travel assistant." in str(screen.query_one("#playground-setup").render())
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings")
+        app.screen.query_one("#settings-temperature").value = "7"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SettingsScreen)  # refused, and said why
+        assert "outside 0 to 2" in str(app.screen.query_one("#settings-problem").render())
+        app.screen.query_one("#settings-temperature").value = "0.2"
+        app.screen.query_one("#settings-max-tokens").value = "300"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is screen, "back in the playground")
+        assert screen.settings.params() == {"temperature": 0.2, "max_tokens": 300}
+        assert "temperature 0.2, max_tokens 300" in str(screen.query_one("#playground-setup").render())
+
+
+async def test_escape_stops_the_replies_and_gives_the_message_back(emulator, clock):
     app = app_on(emulator, clock)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await opened(pilot)
         emulator.faults.add("POST /v1/chat/completions", "latency", latency=10)  # the server is slow to answer
         await pilot.press(*"Hello?", "enter")
         await until(pilot, lambda: screen.replying, "a reply under way")
+        assert screen.query_one("#playground-prompt").value == ""
         await pilot.press("escape")
         await until(pilot, lambda: not screen.replying, "stopped")
-        reply = screen.query(Turn)[-1]
-        assert reply.note == "stopped" and reply.text == ""
-        emulator.faults.clear()
-        model = screen.query_one("#playground-model")
-        model.value = "ft:gpt-4o-mini-2024-07-18:nobody:gone:abc123"
-        screen.query_one("#playground-prompt").focus()
+        (lane,) = screen.lanes
+        assert replies(lane)[-1].note == "stopped" and replies(lane)[-1].text == ""
+        assert lane.messages == []  # nothing came: the question is not part of the conversation
+        assert screen.query_one("#playground-prompt").value == "Hello?"  # …and is back in the box
+
+
+async def test_an_unknown_model_is_said_in_its_lane(emulator, clock):
+    app = app_on(emulator, clock)
+    app.playground_model = "ft:gpt-4o-mini-2024-07-18:nobody:gone:abc123"
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot)
         await pilot.press(*"Still there?", "enter")
-        await until(pilot, lambda: not screen.replying and screen.query(Turn)[-1].has_class("-error"), "the error")
-        assert "model" in screen.query(Turn)[-1].note.lower()
-        assert screen.messages == []  # neither question was answered: neither is sent again
+        (lane,) = screen.lanes
+        await until(pilot, lambda: not screen.replying and replies(lane) and replies(lane)[-1].has_class("-error"), "the error")
+        assert "model" in replies(lane)[-1].note.lower()
+        assert lane.messages == []  # not answered: not sent again with the next message
+
+
+async def test_two_models_answer_side_by_side_at_once(emulator, clock, tmp_path):
+    tuned = await tuned_model(emulator, clock, write(tmp_path, "trips.jsonl", TRAVEL[:20]))
+    app = app_on(emulator, clock)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, ModelsScreen), "the model picker")
+        picker = app.screen
+        # The tuned model is offered first, with the job it came from.
+        await until(pilot, lambda: picker.query_one("#offers").option_count, "the server's models")
+        first = picker.query_one("#offers").get_option_at_index(0)
+        assert first.id == tuned and "from ftjob-" in str(first.prompt)
+        await pilot.press("tab")  # to box B
+        picker.query_one("#slot-1").value = tuned
+        await pilot.press("enter")
+        await until(pilot, lambda: len(screen.lanes) == 2, "two lanes")
+        base, ours = screen.lanes
+        assert (base.model, ours.model) == ("gpt-4o-mini-2024-07-18", tuned)
+        # Each answer takes 1.5 s: one after the other they would take 3 s.
+        emulator.faults.add("POST /v1/chat/completions", "latency", latency=1.5, count=2)
+        question = orjson.loads(TRAVEL[3])["messages"][1]["content"]
+        screen.query_one("#playground-prompt").value = question
+        started = time.monotonic()
+        await pilot.press("enter")
+        await until(pilot, lambda: not screen.replying, "both answered")
+        assert time.monotonic() - started < 2.8  # they were asked at once
+        trained = orjson.loads(TRAVEL[3])["messages"][2]["content"]
+        assert replies(ours)[0].text == trained  # the emulator's tuned model gives its training answer
+        assert replies(base)[0].text != trained
+        assert "tokens" in base.figures and "tokens" in ours.figures
+        assert [m["role"] for m in base.messages] == [m["role"] for m in ours.messages] == ["user", "assistant"]
+
+
+async def test_replay_puts_base_and_tuned_next_to_the_gold_answer(emulator, clock, tmp_path):
+    train = write(tmp_path, "trips.jsonl", TRAVEL[:20])
+    tuned = await tuned_model(emulator, clock, train)
+    app = app_on(emulator, clock, train)
+    app.playground_model = tuned
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: app.screen.query("#replay-line"), "the replay question")
+        assert app.screen.query_one("#replay-path").value == str(train)
+        await pilot.press(*"7", "enter")
+        await until(pilot, lambda: len(screen.query(Lane)) == 3 and not screen.replying and all(replies(lane) for lane in screen.lanes), "the replay")
+        base, ours = screen.lanes
+        gold = [lane for lane in screen.query(Lane) if lane.gold][0]
+        expected = orjson.loads(TRAVEL[6])["messages"][-1]["content"]
+        assert base.model == "gpt-4o-mini-2024-07-18" and ours.model == tuned
+        assert gold.query_one(Turn).text == expected and "line 7" in gold.model
+        assert replies(ours)[0].text == expected and replies(base)[0].text != expected
+        # The example's own prompt was sent, its system prompt included, and is shown.
+        assert [t.role for t in ours.query(Turn)] == ["system", "user", "assistant"]
+
+
+async def test_a_conversation_is_saved_as_an_example_after_editing_the_reply(emulator, clock, tmp_path):
+    data = write(tmp_path, "trips.jsonl", TRAVEL[:12])
+    before = data.read_bytes()
+    app = app_on(emulator, clock, data)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await opened(pilot)
+        await until(pilot, lambda: screen.settings.system, "the system prompt")
+        await pilot.press(*"Is Porto worth a day trip?", "enter")
+        await until(pilot, lambda: not screen.replying and replies(screen.lanes[0]), "the reply")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, SaveExampleScreen), "the save dialog")
+        dialog = app.screen
+        assert dialog.query_one("#save-path").value == str(data)
+        dialog.query_one("#save-reply").text = ""
+        await pilot.pause()
+        assert "empty" in str(dialog.query_one("#save-problems").render())  # checked with the dataset rules
+        dialog.query_one("#save-reply").text = "Yes: Porto is 3 hours from Lisbon by train; go early."
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is screen and data.read_bytes() != before, "the example saved")
+    saved = data.read_bytes()
+    assert saved.startswith(before)  # every line there before is kept byte for byte
+    added = orjson.loads(saved[len(before):])
+    assert added == {"messages": [
+        {"role": "system", "content": "You are a helpful travel assistant."},
+        {"role": "user", "content": "Is Porto worth a day trip?"},
+        {"role": "assistant", "content": "Yes: Porto is 3 hours from Lisbon by train; go early."},
+    ]}  # fmt: skip
 
 
 async def test_escape_out_of_the_box_gives_the_section_keys_back(emulator, clock):

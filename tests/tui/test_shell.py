@@ -74,13 +74,13 @@ async def test_a_real_profile_has_no_badge_and_shows_no_key(samples):
 
 
 @pytest.mark.asyncio
-async def test_the_playground_says_what_is_not_built_yet(samples):
+async def test_the_playground_says_its_models_are_the_emulators(samples):
     app = build(samples)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         await pilot.pause()
         assert isinstance(app.screen, PlaygroundScreen)
-        assert "come with issue 7" in str(app.screen.query_one("#playground-note").render())
+        assert "Emulator: templated replies" in str(app.screen.query_one("#playground-note").render())
 
 
 @pytest.mark.asyncio
