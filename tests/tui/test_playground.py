@@ -199,3 +199,17 @@ async def test_escape_out_of_the_box_gives_the_section_keys_back(emulator, clock
         assert app.screen is screen and screen.query_one("#playground-prompt").value == "1"  # typed, as in any box
         await pilot.press("escape", "1")
         assert app.current_mode == "datasets"
+
+
+async def test_on_azure_the_playground_says_a_tuned_model_answers_through_its_deployment(tmp_path):
+    from pydantic import SecretStr
+
+    from core.service.profiles import Active, Profile
+    from tests.tui.conftest import build
+
+    azure = Profile(kind="azure", name="work", azure_endpoint="https://example.openai.azure.com", api_version="2024-10-21", api_key=SecretStr("k"))
+    app = build(tmp_path, active=Active(azure, "test"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await opened(pilot)
+        note = str(screen.query_one("#playground-note").render())
+        assert "Azure" in note and "deployment" in note
