@@ -14,7 +14,9 @@ a crash at any moment leaves the old file or the new one, never a mix.
 
 After a save the new file becomes the baseline (for "changed on disk" and for the journal of
 unsaved edits), while undo history keeps pointing at the previous version's bytes, which stay
-readable through the open descriptor even though that version no longer has a name.
+readable through the open descriptor even though that version no longer has a name. The new
+version remembers the pieces it was written from (`Source.written_from`), so whoever cached
+results per record (the validator) can carry them over instead of reading every record again.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class Source:
 
     fd: int
     index: LineIndex
+    # For a version this document saved: the pieces it was written from, in order. Record k of
+    # this source has the exact bytes of record k of their concatenation, so results computed
+    # for those bytes (the validator's) carry over to it instead of being computed again.
+    written_from: tuple[Piece, ...] = ()
 
     def record(self, k: int) -> bytes:
         """Content bytes of record k (no line ending)."""
@@ -511,7 +517,7 @@ class Dataset:
         index.physical_lines = lineno - 1
         index.ends_with_newline = index.size == 0 or os.pread(fd, 1, index.size - 1) == b"\n"
         index.complete = True
-        source = Source(fd, index)
+        source = Source(fd, index, written_from=tuple(self._pieces))
         self._sources.append(source)
         self._source = source
         self.path = target
@@ -524,7 +530,24 @@ class Dataset:
     def reload(self) -> None:
         """Drop every edit and read the file from disk again (also clears undo history).
 
+        A file that has not changed since it was read or saved is not read again: the document
+        goes back to the source it has, so whatever was cached for those bytes stays valid. A
+        file that changed is opened afresh and shares nothing with the old version.
         Listeners stay and are told, as after any change (the journal forgets the dropped edits)."""
+        if not self.changed_on_disk():
+            source = self._source
+            for old in self._sources:
+                if old is not source:
+                    os.close(old.fd)
+            self._sources = [source]
+            self._pieces = [Run(source, 0, len(source.index))] if len(source.index) else []
+            self._saved = self._pieces
+            self._undo.clear()
+            self._redo.clear()
+            self._cache.clear()
+            self._reindex()
+            self._changed()
+            return
         fresh = open_dataset(self.path)
         listeners = self._listeners
         self.close()

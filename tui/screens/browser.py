@@ -18,6 +18,7 @@ import threading
 import time
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -454,15 +455,18 @@ SPARK = "▁▂▃▄▅▆▇█"
 
 def histogram(values, bins: int = 20) -> list[int]:
     """Counts of `values` in `bins` equal-width bins from the smallest to the largest."""
-    if not values:
+    # Each distinct value counted once (in C), then binned: a file has a few thousand distinct
+    # values, so this stays quick at a million examples.
+    by_value = Tally(values)
+    if not by_value:
         return []
-    lo, hi = min(values), max(values)
+    lo, hi = min(by_value), max(by_value)
     if lo == hi:
-        return [len(values)]
+        return [by_value[lo]]
     counts = [0] * bins
     scale = bins / (hi - lo + 1)
-    for v in values:
-        counts[int((v - lo) * scale)] += 1
+    for v, n in by_value.items():
+        counts[int((v - lo) * scale)] += n
     return counts
 
 
@@ -876,7 +880,10 @@ class BrowserScreen(Screen):
                     continue
                 line = ds.lineno(record)
                 found.extend((record, Finding(p[0], p[2], line, p[1], p[3])) for p in columns.problems[k])
-            self.post_message(ValidationChunk(model, layout, version, id(source), lo, columns, found))
+            # The marks and token counts are all the list shows until the report: keeping only
+            # those columns (shared, not copied) lets the rest go while the file is checked.
+            shown = Columns(kind=columns.kind, tokens=columns.tokens, problems=columns.problems)
+            self.post_message(ValidationChunk(model, layout, version, id(source), lo, shown, found))
 
         try:
             # Worker processes for big files even on two cores: a thread would hold the GIL
@@ -886,8 +893,7 @@ class BrowserScreen(Screen):
             report = validator.run(progress=progress, cancel=cancel, on_chunk=chunk, workers=max(2, min(os.cpu_count() or 1, 4)))
             flagged, records = self._locate(ds, report)
             numbers = stats.compute(report)
-            invalid = report.columns.invalid()
-            counts = histogram(array("q", (t for k, t in enumerate(report.columns.tokens) if k not in invalid)))
+            counts = histogram(stats.valid_numbers(report.columns, report.columns.tokens))
         except Cancelled:
             self.post_message(ValidationStopped(model, None))
             return
