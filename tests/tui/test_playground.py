@@ -213,3 +213,18 @@ async def test_on_azure_the_playground_says_a_tuned_model_answers_through_its_de
         screen = await opened(pilot)
         note = str(screen.query_one("#playground-note").render())
         assert "Azure" in note and "deployment" in note
+
+
+async def test_r_in_the_browser_replays_the_highlighted_example(emulator, clock, tmp_path):
+    from tui.screens.browser import BrowserScreen
+
+    train = write(tmp_path, "trips.jsonl", TRAVEL[:20])
+    tuned = await tuned_model(emulator, clock, train)
+    app = app_on(emulator, clock, train)
+    app.playground_model = tuned
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, BrowserScreen) and app.screen.examples.cursor_record is not None, "the browser")
+        await pilot.press("down", "down", "r")
+        await until(pilot, lambda: isinstance(app.screen, PlaygroundScreen) and not app.screen.replying and len(app.screen.query(Lane)) == 3, "the replay")
+        gold = [lane for lane in app.screen.query(Lane) if lane.gold][0]
+        assert "line 3" in gold.model and gold.query_one(Turn).text == orjson.loads(TRAVEL[2])["messages"][-1]["content"]

@@ -630,6 +630,7 @@ class BrowserScreen(Screen):
         Binding("s", "toggle_stats", "Stats", id="browser.stats", show=False, tooltip="Stats panel: show or hide"),
         Binding("m", "next_model", "Base model", id="browser.model", show=False, tooltip="Base model: count tokens and cost for the next one"),
         Binding("S", "split", "Split…", id="browser.split", show=False, tooltip="Split into training and validation files, then launch"),
+        Binding("r", "replay", "Replay", id="browser.replay", show=False, tooltip="Replay the highlighted example in the Playground: its prompt to each model, next to its answer"),
         Binding("escape", "escape", "Clear / back", id="browser.escape", show=False, tooltip="Clear the search and the filter; then back to the folder"),
     ]
 
@@ -1095,6 +1096,13 @@ class BrowserScreen(Screen):
         # The report is reused when it is current; the split screen checks again otherwise.
         current = self.report if self.report is not None and not self._validating else None
         self.app.push_screen(SplitScreen(self.dataset, current))
+
+    def action_replay(self) -> None:
+        record = self.examples.cursor_record
+        if getattr(self, "dataset", None) is None or record is None or record >= len(self.dataset):
+            return
+        # The document's version of it, saved or not (the Playground reads the same document).
+        self.app.run_worker(self.app.replay_in_playground(self.path, self.dataset.lineno(record)), group="replay", exit_on_error=False)
 
     def action_first_error(self) -> None:
         errors = self._problems(error_codes())
