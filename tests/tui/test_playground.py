@@ -4,6 +4,7 @@ answer (the tuned model gives it, its base does not), and a conversation is save
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -228,3 +229,41 @@ async def test_r_in_the_browser_replays_the_highlighted_example(emulator, clock,
         await until(pilot, lambda: isinstance(app.screen, PlaygroundScreen) and not app.screen.replying and len(app.screen.query(Lane)) == 3, "the replay")
         gold = [lane for lane in app.screen.query(Lane) if lane.gold][0]
         assert "line 3" in gold.model and gold.query_one(Turn).text == orjson.loads(TRAVEL[2])["messages"][-1]["content"]
+
+
+async def test_the_view_follows_a_long_reply_only_while_the_user_is_at_the_bottom(emulator, clock):
+    from core.service.chat import Delta, Done
+
+    more = asyncio.Event()
+
+    async def long_reply(conn, model, messages, **params):
+        for n in range(40):
+            yield Delta(f"Line {n} of the plan.\n\n")
+        await more.wait()
+        for n in range(40, 60):
+            yield Delta(f"Line {n} of the plan.\n\n")
+        yield Done("stop", None)
+
+    app = app_on(emulator, clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await opened(pilot)
+        screen.stream = long_reply
+        await pilot.press(*"Plan my trip", "enter")
+        (lane,) = screen.lanes
+        transcript = lane.transcript
+        await until(pilot, lambda: "Line 39" in replies(lane)[0].text, "the first part")
+        await pilot.pause(0.1)
+        assert transcript.max_scroll_y > 0 and transcript.scroll_y == transcript.max_scroll_y  # following
+        transcript.scroll_to(y=0, animate=False)  # the user goes up to read the start
+        await pilot.pause(0.1)
+        more.set()
+        await until(pilot, lambda: not screen.replying, "the rest")
+        await pilot.pause(0.1)
+        assert transcript.scroll_y == 0  # left where the user is reading
+        transcript.scroll_end(animate=False)  # back at the bottom: following again
+        await pilot.pause(0.1)
+        await pilot.press(*"Thanks", "enter")
+        screen.stream = long_reply
+        await until(pilot, lambda: not screen.replying and len(replies(lane)) == 2, "the second reply")
+        await pilot.pause(0.1)
+        assert transcript.scroll_y == transcript.max_scroll_y

@@ -163,7 +163,6 @@ class PlaygroundScreen(Screen):
                 if isinstance(piece, Delta):
                     first = clock.now() if first is None else first
                     await turn.write(piece.text)
-                    lane.follow()
                 else:
                     usage = piece.usage
             lane.messages.append({"role": "assistant", "content": turn.text})

@@ -98,15 +98,16 @@ class Lane(Vertical):
             if self.hint:
                 yield Static(self.hint, classes="lane-hint", markup=False)
 
-    def follow(self) -> None:
+    def on_mount(self) -> None:
+        self.watch(self.transcript, "virtual_size", self._follow, init=False)
+
+    def _follow(self) -> None:
         """Once the transcript is taller than its lane, keep the newest text in view — until the
         user scrolls up (Textual's anchor; back at the bottom, it follows again). Anchored from the
         start, a short transcript would sit at the bottom of the lane instead of the top."""
-        self.transcript.call_after_refresh(self._follow)
-
-    def _follow(self) -> None:
         transcript = self.transcript
-        if not transcript.is_anchored and transcript.max_scroll_y > 0:
+        # (A lane not laid out yet has no height: everything would seem to overflow.)
+        if not transcript.is_anchored and transcript.container_size.height > 0 and transcript.max_scroll_y > 0:
             transcript.anchor()
 
     @property
@@ -125,7 +126,6 @@ class Lane(Vertical):
     async def add(self, turn: Turn) -> Turn:
         await self.transcript.query(".lane-hint").remove()
         await self.transcript.mount(turn)
-        self.follow()
         return turn
 
     async def clear(self) -> None:
