@@ -55,12 +55,12 @@ class EvaluationScreen(Screen):
     #eval-form #eval-concurrency { width: 6; }
     #eval-form .slot { width: 3; color: $text-muted; }
     #eval-summary { height: 1; padding: 0 1; color: $text-muted; }
-    #eval-progress-row { height: 1; padding: 0 1; }
-    #eval-progress-row ProgressBar { width: 30; }
-    #eval-status { width: 1fr; padding-left: 1; }
+    #eval-progress-row { height: auto; padding: 0 1; }
+    #eval-progress-row ProgressBar { width: 24; }
+    #eval-status { width: 1fr; height: auto; padding-left: 1; }
     #eval-totals { height: auto; max-height: 5; }
     #eval-body { height: 1fr; }
-    #eval-examples { width: 34; }
+    #eval-examples { width: auto; max-width: 40; }
     #eval-detail { width: 1fr; }
     #eval-detail Horizontal { height: auto; }
     .eval-answer { width: 1fr; padding: 0 1; margin-right: 1; border-left: thick $success; }
@@ -313,7 +313,7 @@ class EvaluationScreen(Screen):
         if key is None:
             return
         line = int(key)
-        columns = [Static(Text.assemble(("gold answer", "bold"), f"  line {line}\n", self.gold.get(line, "")), classes="eval-answer -gold")]
+        columns = [Static(Text.assemble(("gold", "bold"), (f" line {line}", "dim"), "\n", self.gold.get(line, "")), classes="eval-answer -gold")]
         for slot, model in zip(SLOTS, self.models):
             answer = self.answers.get((line, model))
             head = Text.assemble((f"{slot} {model}", "bold"))
