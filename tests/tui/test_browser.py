@@ -13,8 +13,11 @@ from core.dataset import Validator, open_dataset, validate
 from core.dataset.lines import scan
 from tests.conftest import DATA
 from tests.tui.conftest import build
-from tui.screens.browser import BrowserScreen, FindingsPanel, StreamingRows, parse_filter
+from tui.screens.browser import BrowserScreen
+from tui.screens.browser_open import StreamingRows
+from tui.screens.browser_search import parse_filter
 from tui.widgets.example_list import Layout, Verdicts
+from tui.widgets.findings_panel import FindingsPanel
 
 BROKEN = DATA / "broken.jsonl"
 TRAVEL = DATA / "travel.jsonl"

@@ -1,584 +1,52 @@
-"""The dataset browser: a virtual list of examples, the findings, the stats, search and filters.
+"""The dataset browser screen: a file's examples beside its findings and stats, and the keys over them.
 
-Everything slow runs in thread workers that report with typed messages; handlers on the event
-loop render. Opening streams the line index in (rows appear before the file is fully indexed);
-validation reports each checked range as it finishes (`Validator.run(on_chunk=...)`), so marks,
-token counts and findings fill in while the user scrolls; the stats need the whole file and
-appear at the end. Edits (from the editor or anyone holding the shared `Dataset`) arrive through
-`Dataset.listen`; results computed for an older version follow their records through
-`Layout` keys until fresh ones arrive.
+Everything slow runs in thread workers that report with typed messages; handlers here, on the
+event loop, render. Opening (`browser_open`) streams the line index in, so rows appear before
+the file is fully indexed; checking (`browser_check`) reports each range as it finishes, so marks,
+token counts and findings fill in while the user scrolls, and the stats appear at the end; search
+and roles filters (`browser_search`) scan the records the same way. Edits (from the editor or
+anyone holding the shared `Dataset`) arrive through `Dataset.listen`; results computed for an
+older version follow their records through `Layout` keys until fresh ones arrive.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 import threading
-import time
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter as Tally
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from functools import partial
-from operator import itemgetter
 from pathlib import Path
 
-import orjson
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, ProgressBar, Static
-from textual.worker import get_current_worker
 
-from core.dataset import CODES, Cancelled, Dataset, DatasetError, Finding, RawLine, Validator, open_dataset
-from core.dataset import base_models, stats
-from core.dataset.lines import LineIndex
-from core.dataset.rules import has_error
-from core.dataset.store import Line, Source
-from core.dataset.validate import Columns, Report
-from tui.widgets.example_list import (
-    MARKS,
-    ExampleList,
-    Layout,
-    Verdicts,
-    component_style,
-    example_text,
-    one_line,
-    roles_of,
-    text_strip,
-)
+from core.dataset import CODES, Dataset, Finding, Validator
+from core.dataset import base_models
+from core.dataset.validate import Report
+from tui.screens.browser_check import ValidationChunk, ValidationDone, ValidationProgress, ValidationStopped, check_dataset, start_process_helpers
+from tui.screens.browser_open import IndexGrew, Opened, OpenFailed, open_while_indexing
+from tui.screens.browser_search import Scan, ScanProgress, parse_filter, roles_test, scan_records, search_test
+from tui.widgets.example_list import MARKS, ExampleList, Layout, Verdicts, one_line
+from tui.widgets.findings_panel import FindingsModel, FindingsPanel, error_codes
 from tui.widgets.profile_bar import ProfileBar
+from tui.widgets.stats_panel import StatsPanel
 
-SCAN_BATCH = 5_000  # records read per call while searching or filtering
+# tui/app.py starts the process helpers through this module before any browser opens.
+__all__ = ["BrowserScreen", "start_process_helpers"]
+
 TRANSLATE_LIMIT = 300_000  # above this, a list of records is rebuilt by a new scan, not carried over an edit
 WIDE = 96  # columns from which findings and stats sit beside the list (below 96 they open under it)
-ROLE_PATTERN = re.compile(r"[SUATFP?*\s]+")
-
-
-# ----------------------------------------------------------------- messages from workers
-@dataclass
-class IndexGrew(Message):
-    rows: StreamingRows
-    count: int
-    drawn: threading.Event | None = None  # set once rows are on screen (first batch only)
-
-
-@dataclass
-class Opened(Message):
-    dataset: Dataset
-    rows: StreamingRows | None
-
-
-@dataclass
-class OpenFailed(Message):
-    title: str
-    hint: str
 
 
 class DatasetChanged(Message):
     """The shared dataset was edited, undone, or saved (possibly from another thread)."""
-
-
-@dataclass
-class ValidationProgress(Message):
-    model: str
-    done: int
-    total: int
-
-
-@dataclass
-class ValidationChunk(Message):
-    """Results for one range of records, before the file-level rules have run."""
-
-    model: str
-    layout: Layout
-    version: int
-    source_id: int
-    lo: int
-    columns: Columns
-    found: list[tuple[int, Finding]]
-
-
-@dataclass
-class ValidationDone(Message):
-    model: str
-    layout: Layout
-    version: int
-    report: Report
-    flagged: dict[int, str]
-    records: array  # the record of each finding in report.findings (-1 for the whole file)
-    stats: stats.Stats
-    histogram: list[int]
-
-
-@dataclass
-class ValidationStopped(Message):
-    model: str
-    error: str | None  # None when cancelled
-
-
-@dataclass
-class ScanProgress(Message):
-    """Records that matched a search or a roles filter, as the scan goes."""
-
-    kind: str  # "search" or "roles"
-    query: str
-    version: int
-    found: list[int]
-    done: int
-    total: int
-    finished: bool
-
-
-# ----------------------------------------------------------------- reading while indexing
-class StreamingRows:
-    """The records of a file whose index is still being built, read straight from the file."""
-
-    def __init__(self, path: Path, index: LineIndex):
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self._source = Source(self._fd, index)
-        self.index = index
-        self.count = 0  # records whose end is known (set from the event loop)
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int):
-        raw = self._source.record(i)
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            value = None
-        return value if isinstance(value, dict) else RawLine(raw)
-
-    def lineno(self, i: int) -> int:
-        return self.index.lineno(i)
-
-    def identity(self, i: int) -> tuple:
-        return ("indexing", i)
-
-    def record_at_line(self, line: int) -> int | None:
-        found = bisect_left(range(self.count), line, key=self.index.lineno)
-        return found if found < self.count else None
-
-    def close(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
-
-
-class _StopIndexing(Exception):
-    pass
-
-
-def lower_priority() -> None:
-    """Run this thread, and the processes it starts, at a lower CPU priority (Linux: per thread).
-
-    Validation keeps every core busy for a minute on a big file; the event loop must still get
-    the CPU the moment a key arrives. Worker processes inherit the niceness of the thread that
-    starts them. Best effort: elsewhere this does nothing.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
-
-
-def start_process_helpers() -> None:
-    """Start multiprocessing's resource tracker with the process's own stderr.
-
-    While a Textual app runs, `sys.stderr` is a capture object whose `fileno()` is -1, and the
-    tracker is started with that descriptor: validating a big file with worker processes from
-    inside the app would fail with "bad value(s) in fds_to_keep". Once started, it is reused.
-    """
-    from multiprocessing import resource_tracker
-
-    if sys.__stderr__ is None:
-        return
-    captured = sys.stderr
-    sys.stderr = sys.__stderr__
-    try:
-        resource_tracker.ensure_running()
-    finally:
-        sys.stderr = captured
-
-
-# ----------------------------------------------------------------- findings
-class FindingsModel:
-    """The findings known so far, grouped by code, each with its record in `layout`'s order."""
-
-    def __init__(self, layout: Layout, version: int, *, partial: bool):
-        self.layout = layout
-        self.version = version
-        self.partial = partial
-        self.groups: dict[str, list[tuple[int, Finding]]] = {}
-        self.by_record: dict[int, list[Finding]] = {}
-        self.total = 0
-        self._sorted: dict[tuple, array] = {}
-
-    @classmethod
-    def of_report(cls, layout: Layout, version: int, report: Report, records: array) -> FindingsModel:
-        model = cls(layout, version, partial=False)
-        model.add(list(zip(records, report.findings)))
-        return model
-
-    def add(self, pairs: list[tuple[int, Finding]]) -> None:
-        touched = set()
-        for record, finding in pairs:
-            group = self.groups.setdefault(finding.code, [])
-            if group and group[-1][0] > record:
-                touched.add(finding.code)  # ranges can finish out of order
-            group.append((record, finding))
-            if record >= 0:
-                self.by_record.setdefault(record, []).append(finding)
-        for code in touched:
-            self.groups[code].sort(key=itemgetter(0))
-        self.total += len(pairs)
-        self._sorted.clear()
-
-    def ordered_groups(self) -> list[tuple[str, list[tuple[int, Finding]]]]:
-        """Errors first, then warnings; within each, in the order they first occur."""
-        return sorted(self.groups.items(), key=lambda kv: (CODES[kv[0]][0] != "error", _first_record(kv[1])))
-
-    def records(self, codes: frozenset[str] | None = None) -> array:
-        """Sorted records with a finding (with one of `codes`)."""
-        key = (codes,)
-        if key not in self._sorted:  # array: 8 bytes a record, however many problems there are
-            wanted = self.groups if codes is None else {c: self.groups.get(c, ()) for c in codes}
-            self._sorted[key] = array("q", sorted({r for group in wanted.values() for r, _ in group if r >= 0}))
-        return self._sorted[key]
-
-
-def _first_record(group: list[tuple[int, Finding]]) -> int:
-    return min((r for r, _ in group if r >= 0), default=1 << 62)
-
-
-def error_codes() -> frozenset[str]:
-    return frozenset(code for code, (severity, _) in CODES.items() if severity == "error")
-
-
-class FindingsPanel(ScrollView, can_focus=True, inherit_bindings=False):
-    """Findings grouped by code with counts; Enter on one jumps to its example."""
-
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Previous finding", id="findings.up", show=False),
-        Binding("down", "cursor(1)", "Next finding", id="findings.down", show=False),
-        Binding("pageup", "cursor(-10)", "Page up", id="findings.page_up", show=False),
-        Binding("pagedown", "cursor(10)", "Page down", id="findings.page_down", show=False),
-        Binding("home", "cursor(-1000000000)", "First finding", id="findings.first", show=False),
-        Binding("end", "cursor(1000000000)", "Last finding", id="findings.last", show=False),
-        Binding("enter", "select", "Jump", id="findings.select", tooltip="Jump to the finding's example; on a code: filter the list by it"),
-        Binding("space", "fold", "Fold", id="findings.fold", tooltip="Fold or unfold the findings of a code"),
-    ]
-    COMPONENT_CLASSES = {"findings--title", "findings--cursor", "findings--error", "findings--warning", "findings--line", "findings--code"}
-    DEFAULT_CSS = """
-    FindingsPanel {
-        height: 1fr;
-        overflow-x: hidden;
-        overflow-y: auto;
-        background: $surface;
-        & > .findings--title { text-style: bold; background: $panel; }
-        & > .findings--cursor { background: $block-cursor-blurred-background; }
-        &:focus > .findings--cursor { background: $block-cursor-background; }
-        & > .findings--error { color: $text-error; text-style: bold; }
-        & > .findings--warning { color: $text-warning; text-style: bold; }
-        & > .findings--line { color: $text-muted; }
-        & > .findings--code { text-style: bold; }
-    }
-    """
-
-    @dataclass
-    class Jump(Message):
-        """Enter on a finding: go to its example (`record` in the model's layout, or a `line`)."""
-
-        record: int | None
-        line: int | None
-
-    @dataclass
-    class FilterCode(Message):
-        code: str
-
-    @dataclass
-    class Selected(Message):
-        finding: Finding | None
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.model: FindingsModel | None = None
-        self.status = "not checked yet"
-        self.folded: set[str] = set()
-        self.auto_fold = True  # large sets start folded, until the user unfolds something
-        self._groups: list[tuple[str, list[tuple[int, Finding]]]] = []
-        self._by_code: dict[str, list[tuple[int, Finding]]] = {}
-        self._starts: list[int] = []
-        self.count = 0
-        self.cursor = 0
-
-    def show(self, model: FindingsModel | None, status: str) -> None:
-        keep = self._item(self.cursor)
-        self.model, self.status = model, status
-        self._groups = model.ordered_groups() if model is not None else []
-        self._by_code = dict(self._groups)
-        if self.auto_fold and model is not None and model.total > 200:
-            self.folded = {code for code, _ in self._groups}
-        self._layout_rows()
-        if keep is not None:
-            self.cursor = self._position_of(keep)
-        self.cursor = max(0, min(self.cursor, self.count - 1))
-        self.refresh()
-
-    def _layout_rows(self) -> None:
-        self._starts, row = [], 0
-        for code, items in self._groups:
-            self._starts.append(row)
-            row += 1 + (0 if code in self.folded else len(items))
-        self.count = row
-        self.virtual_size = Size(0, row + 1)
-
-    def _item(self, position: int) -> tuple[str, int] | None:
-        """(code, -1 for its header or the finding's place in the group) at a row."""
-        if not self._groups or position >= self.count:
-            return None
-        g = bisect_right(self._starts, position) - 1
-        return self._groups[g][0], position - self._starts[g] - 1
-
-    def _position_of(self, item: tuple[str, int]) -> int:
-        for (code, items), start in zip(self._groups, self._starts):
-            if code == item[0]:
-                return start + (0 if code in self.folded else min(item[1], len(items) - 1) + 1)
-        return 0
-
-    def selected(self) -> Finding | None:
-        item = self._item(self.cursor)
-        if item is None or item[1] < 0:
-            return None
-        return self._by_code[item[0]][item[1]][1]
-
-    def action_cursor(self, delta: int) -> None:
-        self.cursor = max(0, min(self.cursor + delta, self.count - 1)) if self.count else 0
-        top, page = self.scroll_offset.y, max(1, self.scrollable_content_region.height - 1)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
-        elif self.cursor >= top + page:
-            self.scroll_to(y=self.cursor - page + 1, animate=False)
-        self.refresh()
-        self.post_message(self.Selected(self.selected()))
-
-    def action_fold(self) -> None:
-        item = self._item(self.cursor)
-        if item is None:
-            return
-        self.auto_fold = False
-        self.folded ^= {item[0]}
-        self._layout_rows()
-        self.cursor = self._position_of((item[0], -1))
-        self.refresh()
-
-    def action_select(self) -> None:
-        item = self._item(self.cursor)
-        if item is None:
-            return
-        code, place = item
-        if place < 0:
-            self.post_message(self.FilterCode(code))
-            return
-        record, finding = self._by_code[code][place]
-        if record >= 0:
-            self.post_message(self.Jump(record, None))
-        elif finding.related_line is not None:
-            self.post_message(self.Jump(None, finding.related_line))
-
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        style = partial(component_style, self)
-        if y == 0:
-            total = self.model.total if self.model is not None else 0
-            title_style = base + style("findings--title")
-            title = Text(f" Findings {total:,}" + (f" · {len(self._groups)} codes" if self._groups else "") + f"  {self.status}", style=title_style, no_wrap=True)
-            title.truncate(width, overflow="ellipsis")
-            return text_strip(title, width, self.app.console)
-        position = self.scroll_offset.y + y - 1
-        item = self._item(position)
-        if item is None:
-            if y == 1 and self.model is not None and not self.model.total and not self.status:
-                return text_strip(Text("   no problems found", style=base + style("findings--line")), width, self.app.console)
-            return Strip.blank(width, base)
-        code, place = item
-        items = self._by_code[code]
-        line_style = base + style("findings--cursor") if position == self.cursor else base
-        severity = CODES[code][0]
-        text = Text(style=line_style, no_wrap=True, end="")
-        if place < 0:
-            text.append(" ▸ " if code in self.folded else " ▾ ")
-            text.append(MARKS[severity], style(f"findings--{severity}"))
-            text.append(f" {code}", style("findings--code"))
-            count = f"{len(items):,} "
-            text.truncate(max(0, width - len(count)), overflow="ellipsis", pad=True)
-            text.append(count)
-        else:
-            _, finding = items[place]
-            where = f"{finding.line:>6}" if finding.line is not None else "  file"
-            text.append(f"   {where} ", style("findings--line"))
-            text.append(one_line(finding.message))
-            text.truncate(width, overflow="ellipsis")
-        return text_strip(text, width, self.app.console)
-
-    def on_click(self, event) -> None:
-        if event.y >= 1:
-            self.cursor = self.scroll_offset.y + event.y - 1
-            self.action_cursor(0)
-
-    def on_focus(self) -> None:
-        self.refresh()
-        self.post_message(self.Selected(self.selected()))
-
-    def on_blur(self) -> None:
-        self.refresh()
-
-
-# ----------------------------------------------------------------- stats
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-def histogram(values, bins: int = 20) -> list[int]:
-    """Counts of `values` in `bins` equal-width bins from the smallest to the largest."""
-    # Each distinct value counted once (in C), then binned: a file has a few thousand distinct
-    # values, so this stays quick at a million examples.
-    by_value = Tally(values)
-    if not by_value:
-        return []
-    lo, hi = min(by_value), max(by_value)
-    if lo == hi:
-        return [by_value[lo]]
-    counts = [0] * bins
-    scale = bins / (hi - lo + 1)
-    for v, n in by_value.items():
-        counts[int((v - lo) * scale)] += n
-    return counts
-
-
-def sparkline(counts: list[int]) -> str:
-    top = max(counts, default=0)
-    if not top:
-        return ""
-    return "".join(" " if c == 0 else SPARK[min(len(SPARK) - 1, (c * len(SPARK) - 1) // top)] for c in counts)
-
-
-def money(usd: float) -> str:
-    return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4f}"
-
-
-class StatsPanel(Static):
-    """Counts, the token distribution, the training bill for the chosen base model."""
-
-    DEFAULT_CSS = """
-    StatsPanel { height: auto; padding: 0 1; background: $surface; text-wrap: nowrap; text-overflow: ellipsis; }
-    """
-
-    def show_waiting(self, model: str, note: str) -> None:
-        text = Text()
-        text.append("Stats", style="bold")
-        text.append(f" · {model}\n", style="dim")
-        text.append(note, style="dim")
-        self.update(text)
-
-    def show_stats(self, report: Report, numbers: stats.Stats, counts: list[int]) -> None:
-        t = numbers.tokens
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("Stats", style="bold")
-        text.append(f" · {numbers.model.name}\n", style="dim")
-        rows = [
-            ("examples", f"{numbers.records:,} · {numbers.examples:,} valid · {report.format}"),
-            ("tokens", f"mean {t.mean:,.0f} · p50 {t.p50:,} · p90 {t.p90:,}"),
-            ("", f"{t.min:,} {sparkline(counts)} {t.max:,}" if counts else ""),
-            ("over limit", f"{numbers.over_limit:,} (limit {numbers.model.token_limit:,})"),
-            ("epochs", f"{numbers.epochs}" + (" (service default)" if numbers.epochs_is_default else "")),
-            ("billed", f"{numbers.billed_tokens:,} tokens"),
-            ("cost", f"≈ {money(numbers.cost_usd)} ({base_models.PRICES_AS_OF} prices)"),
-        ]
-        for name, value in rows:
-            text.append(f"{name:<11}", style="bold" if name else "")
-            text.append(f"{value}\n")
-        text.rstrip()
-        self.update(text)
-
-
-# ----------------------------------------------------------------- search and filters
-def search_test(query: str) -> Callable[[bytes], bool]:
-    """Does a record's text contain `query` (ignoring case)?
-
-    A plain ASCII query is looked for in the raw bytes first: JSON writes ASCII text as is, so a
-    line without those bytes cannot match, and only the lines with them are parsed.
-    """
-    wanted = query.lower()
-    quick = wanted.encode() if wanted.isascii() and not set(wanted) & set('"\\/') else None
-
-    def test(raw: bytes) -> bool:
-        if quick is not None and quick not in raw.lower():
-            return False
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            value = None
-        text = example_text(value) if isinstance(value, dict) else raw.decode("utf-8", "replace")
-        return wanted in text.lower()
-
-    return test
-
-
-def roles_test(pattern: str) -> Callable[[bytes], bool]:
-    """Do a record's roles (`SUAUA`) match a pattern like `S U A *` (`*` any roles, `?` one)?"""
-    wanted = "".join(pattern.split()).upper()
-
-    def test(raw: bytes) -> bool:
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return False
-        return fnmatchcase(roles_of(value).replace(" ", ""), wanted)
-
-    return test
-
-
-def parse_filter(text: str) -> tuple[str, object] | str:
-    """("codes", frozenset) or ("roles", pattern); a message saying why not otherwise."""
-    words = text.strip()
-    if words in CODES:
-        return "codes", frozenset({words})
-    if words.lower() in ("error", "errors"):
-        return "codes", error_codes()
-    if words.lower() in ("warning", "warnings"):
-        return "codes", frozenset(CODES) - error_codes()
-    if words and ROLE_PATTERN.fullmatch(words.upper()):
-        return "roles", words.upper()
-    return f"not a finding code, 'errors', 'warnings' or a roles pattern: {words!r}"
-
-
-def each_record(pieces) -> Iterator[tuple[int, list[bytes]]]:
-    """(first record number, raw records) in batches, reading whole ranges at a time."""
-    position = 0
-    for piece in pieces:
-        if isinstance(piece, Line):
-            yield position, [piece.raw]
-            position += 1
-            continue
-        for lo in range(piece.lo, piece.hi, SCAN_BATCH):
-            hi = min(lo + SCAN_BATCH, piece.hi)
-            yield position, piece.source.records(lo, hi)
-            position += hi - lo
 
 
 def translate(records, old: Layout, new: Layout) -> array:
@@ -587,30 +55,6 @@ def translate(records, old: Layout, new: Layout) -> array:
         return records
     moved = (new.index(old.key(r)) for r in records)
     return array("q", sorted(r for r in moved if r is not None))
-
-
-def _record_at(ds: Dataset, line: int, hint: int) -> int:
-    """The record on `line`, trying first where it is when no blank lines come between."""
-    guess = hint + line - ds.lineno(hint)
-    if 0 <= guess < len(ds) and ds.lineno(guess) == line:
-        return guess
-    found = ds.record_at_line(line)
-    return found if found is not None else len(ds) - 1
-
-
-# ----------------------------------------------------------------- the screen
-@dataclass
-class Scan:
-    """A search or roles filter: what is looked for and what matched so far (current records)."""
-
-    kind: str
-    query: str
-    found: array = field(default_factory=lambda: array("q"))
-    done: int = 0
-    total: int = 0
-    finished: bool = False
-    carried: bool = False  # `found` came from before an edit, until this scan's first results
-    layout: Layout | None = None  # the version `found` refers to
 
 
 class BrowserScreen(Screen):
@@ -719,32 +163,7 @@ class BrowserScreen(Screen):
     # ------------------------------------------------------------- opening
     @work(thread=True, group="open", exit_on_error=False)
     def open_file(self, path: Path) -> None:
-        worker = get_current_worker()
-        rows: StreamingRows | None = None
-
-        def batch(index: LineIndex) -> None:
-            nonlocal rows
-            if worker.is_cancelled:
-                raise _StopIndexing()
-            if rows is not None:
-                self.post_message(IndexGrew(rows, max(0, len(index) - 1)))
-                return
-            # First rows: pause the scan until they are drawn. The scan is pure Python and would
-            # take every other turn of the interpreter from the event loop drawing them.
-            rows = StreamingRows(path, index)
-            drawn = threading.Event()
-            self.post_message(IndexGrew(rows, max(0, len(index) - 1), drawn))
-            drawn.wait(0.5)
-
-        try:
-            dataset = open_dataset(path, on_batch=batch)
-        except (_StopIndexing, DatasetError) as error:
-            if rows is not None:
-                rows.close()
-            if isinstance(error, DatasetError):
-                self.post_message(OpenFailed(error.title, error.hint))
-            return
-        self.post_message(Opened(dataset, rows))
+        open_while_indexing(path, self.post_message)
 
     def on_index_grew(self, message: IndexGrew) -> None:
         if self.dataset is not None:
@@ -862,66 +281,7 @@ class BrowserScreen(Screen):
 
     @work(thread=True, group="validate", exit_on_error=False)
     def run_validation(self, ds: Dataset, validator: Validator, version: int, layout: Layout, cancel: threading.Event) -> None:
-        worker = get_current_worker()
-        model = validator.model.name
-
-        def progress(done: int, total: int) -> None:
-            if worker.is_cancelled:
-                cancel.set()
-            self.post_message(ValidationProgress(model, done, total))
-
-        def chunk(source: Source, lo: int, columns: Columns) -> None:
-            if worker.is_cancelled:
-                cancel.set()
-                return
-            found = []
-            for k in sorted(columns.problems):
-                record = layout.index((id(source), lo + k))
-                if record is None:
-                    continue
-                line = ds.lineno(record)
-                found.extend((record, Finding(p[0], p[2], line, p[1], p[3])) for p in columns.problems[k])
-            # The marks and token counts are all the list shows until the report: keeping only
-            # those columns (shared, not copied) lets the rest go while the file is checked.
-            shown = Columns(kind=columns.kind, tokens=columns.tokens, problems=columns.problems)
-            self.post_message(ValidationChunk(model, layout, version, id(source), lo, shown, found))
-
-        try:
-            # Worker processes for big files even on two cores: a thread would hold the GIL
-            # and slow every keypress.
-            lower_priority()
-            start_process_helpers()
-            report = validator.run(progress=progress, cancel=cancel, on_chunk=chunk, workers=max(2, min(os.cpu_count() or 1, 4)))
-            flagged, records = self._locate(ds, report)
-            numbers = stats.compute(report)
-            counts = histogram(stats.valid_numbers(report.columns, report.columns.tokens))
-        except Cancelled:
-            self.post_message(ValidationStopped(model, None))
-            return
-        except Exception as error:
-            if version != self._version:  # an edit raced this read; a new run follows
-                self.post_message(ValidationStopped(model, None))
-                return
-            self.post_message(ValidationStopped(model, getattr(error, "title", None) or str(error) or type(error).__name__))
-            return
-        self.post_message(ValidationDone(model, layout, version, report, flagged, records, numbers, counts))
-
-    @staticmethod
-    def _locate(ds: Dataset, report: Report) -> tuple[dict[int, str], array]:
-        """Each record's worst severity, and each finding's record (findings come in line order)."""
-        flagged = {k: "error" if has_error(problems) else "warning" for k, problems in report.columns.problems.items()}
-        records, hint = array("q"), 0
-        for finding in report.findings:
-            if finding.line is None:
-                records.append(-1)
-                continue
-            hint = _record_at(ds, finding.line, hint)
-            records.append(hint)
-            if finding.severity == "error":
-                flagged[hint] = "error"
-            else:
-                flagged.setdefault(hint, "warning")
-        return flagged, records
+        check_dataset(ds, validator, version, layout, cancel, post=self.post_message, current_version=lambda: self._version)
 
     def on_validation_progress(self, message: ValidationProgress) -> None:
         if message.model != self.model.name:
@@ -1251,23 +611,8 @@ class BrowserScreen(Screen):
             self.roles_scan = scan
             self._show_view(scan.found)
         test = search_test(query) if kind == "search" else roles_test(query)
-        work = partial(self._scan, kind, query, test, self.dataset.pieces(), len(self.dataset), self._version)
+        work = partial(scan_records, kind, query, test, self.dataset.pieces(), len(self.dataset), self._version, post=self.post_message, current_version=lambda: self._version)
         self.run_worker(work, thread=True, group=f"scan-{kind}", exclusive=True, exit_on_error=False)
-
-    def _scan(self, kind: str, query: str, test: Callable[[bytes], bool], pieces, total: int, version: int) -> None:
-        """Worker: the records matching `test`, posted about ten times a second."""
-        worker = get_current_worker()
-        found: list[int] = []
-        done, posted = 0, time.monotonic()
-        for first, raws in each_record(pieces):
-            if worker.is_cancelled or version != self._version:
-                return
-            found.extend(first + k for k, raw in enumerate(raws) if test(raw))
-            done = first + len(raws)
-            if time.monotonic() - posted > 0.1:
-                self.post_message(ScanProgress(kind, query, version, found, done, total, False))
-                found, posted = [], time.monotonic()
-        self.post_message(ScanProgress(kind, query, version, found, done, total, True))
 
     def on_scan_progress(self, message: ScanProgress) -> None:
         scan = self.search if message.kind == "search" else self.roles_scan
