@@ -22,7 +22,7 @@ log = logging.getLogger("tunedeck")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cli import dataset_commands, eval_commands, job_commands, remote_commands, service_commands
+    from core.cli import dataset_commands, eval_commands, generate_commands, job_commands, remote_commands, service_commands
 
     parser = argparse.ArgumentParser(
         prog="tunedeck",
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote_commands.register(commands)
     job_commands.register(commands)
     eval_commands.register(commands)
+    generate_commands.register(commands)
     service_commands.register(commands)
     return parser
 

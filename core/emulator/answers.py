@@ -7,7 +7,11 @@ Pure and deterministic: the same conversation, options and seed always give the 
 - A base model writes a few generic sentences about the topic of the last message.
 - Asked for JSON (`response_format`) or for training examples, the reply is well-formed JSON:
   an instance of the requested schema, or `{"examples": [...]}` chat examples that pass
-  core.dataset's rules (offline synthetic-data generation depends on them).
+  core.dataset's rules (offline synthetic-data generation depends on them). Like a model that
+  follows its instructions, it leaves out the system message when the request says not to
+  include one, and does not repeat a question the request quotes (an "already written" list).
+  The examples are templates filled with the request's topics: varied enough that a run of a few
+  dozen passes a near-duplicate check, but nothing like a real model's range.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ _REQUEST_WORDS = frozenset(
     """generate create write produce make give examples example sample samples training train dataset
     datasets data synthetic jsonl json format conversation conversations dialogue dialogues chat
     chats assistant assistants chatbot chatbots bot bots model models fine tune tuning tuned line
+    task tasks topic topics
     lines row rows pair pairs varied diverse different realistic short long new each one two three four
     five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty dozen""".split()
 )
@@ -53,6 +58,12 @@ _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
     "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "dozen": 12,
 }  # fmt: skip
+# "Do not include a system message", "without a system prompt": the examples get none.
+_NO_SYSTEM = re.compile(
+    r"\b(?:do not|don't|never) (?:include|write|add|repeat)\b[^.\n]{0,20}?\bsystem (?:message|prompt)"
+    r"|\bwithout (?:a |any )?system (?:message|prompt)",
+    re.I,
+)
 _EXAMPLES_REQUEST = re.compile(r"\b(examples|training examples?|jsonl|datasets?|training data|synthetic data)\b", re.I)
 _COUNT = re.compile(
     r"\b(\d{1,4}|" + "|".join(_NUMBER_WORDS) + r")\s+(?:[\w-]+\s+){0,3}?(?:examples?|conversations?|samples?|dialogues?|lines|rows|pairs)\b",
@@ -310,22 +321,39 @@ _QUALIFIERS = (
     "for a small group", "on short notice", "without special equipment", "step by step",
     "in the cheapest way", "without the usual mistakes",
 )  # fmt: skip
+# (question, the first sentence of its answer); the answer goes on with a detail and a closer
+# drawn per example, so two examples from one template are not near copies of each other.
 _QUESTIONS = (
     ("How do I handle {w} {q}?",
-     "To handle {w} {q}, decide first what matters most to you, then pick the simplest option that covers it. Write the plan down so nothing important about {w} slips."),
+     "To handle {w} {q}, decide first what matters most to you, then pick the simplest option that covers it."),
     ("What should I know about {w} {q}?",
-     "The key thing about {w} {q} is preparation: check the basic requirements early and keep a short checklist. Most problems with {w} come from leaving things to the last minute."),
+     "The key thing about {w} {q} is preparation: check the basic requirements early and keep a short checklist."),
     ("Can you give me one practical tip for {w} {q}?",
-     "One practical tip for {w} {q}: do a small trial run first. It shows you what works before you commit much time or money to {w}."),
+     "One practical tip for {w} {q}: do a small trial run first."),
     ("What is a common mistake with {w} {q}?",
-     "A common mistake with {w} {q} is trying to do everything at once. Focus on the one or two parts of {w} that matter most and let the rest wait."),
+     "A common mistake with {w} {q} is trying to do everything at once."),
     ("How much time should I set aside for {w} {q}?",
-     "For {w} {q}, plan a little more time than you expect; an extra 20 to 30 percent is a safe margin. {W} rarely goes exactly to plan the first time."),
+     "For {w} {q}, plan a little more time than you expect; an extra 20 to 30 percent is a safe margin."),
     ("What is the first step with {w} {q}?",
-     "The first step with {w} {q} is to write down what you want to get out of it. With that goal in mind, every later choice about {w} gets easier."),
+     "The first step with {w} {q} is to write down what you want to get out of it."),
     ("Is {w} worth the effort {q}?",
-     "{W} is usually worth the effort {q}, as long as your expectations are realistic. Start with the basics and add more once you see what you enjoy about {w}."),
+     "{W} is usually worth the effort {q}, as long as your expectations are realistic."),
 )  # fmt: skip
+_DETAILS = (
+    "Most problems with {w} come from leaving things to the last minute.",
+    "Write the plan down so nothing important about {w} slips.",
+    "It shows you what works before you commit much time or money to {w}.",
+    "Focus on the one or two parts of {w} that matter most and let the rest wait.",
+    "{W} rarely goes exactly to plan the first time, and that is normal.",
+    "With that goal in mind, every later choice about {w} gets easier.",
+    "Ask someone who has done {w} before; one short conversation can save you hours.",
+    "Check a current, official source on {w} as well, because details change.",
+    "Keep notes as you go: your second attempt at {w} will be much smoother.",
+    "If {w} starts to feel overwhelming, go back to the part you understand best.",
+    "Compare two options for {w} side by side before you decide.",
+    "Set yourself a small budget for {w} and review it after a week.",
+)
+_SIGN_OFFS = ("", " Good luck!", " Tell me how it goes.", " Happy to help with the next step.", " You can do this.")
 
 
 def _requested_count(text: str) -> int:
@@ -343,22 +371,29 @@ def _examples_payload(text: str, messages: Sequence, rng: random.Random) -> dict
     if not topics:  # "generate 5 examples" alone: the system prompt may say what they are about
         system = next((_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "system"), "")
         topics = _topics(system, _REQUEST_WORDS) or ["everyday questions"]
+    request = "\n".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
+    with_system = not _NO_SYSTEM.search(request)
     system = f"You are a helpful assistant who knows {_listing(topics)} well. Answer in two or three friendly, practical sentences."
     combos = [(t, w, q) for t in range(len(_QUESTIONS)) for w in topics for q in _QUALIFIERS]
     rng.shuffle(combos)
+    # Details are dealt from a shuffled deck, so the examples of one reply all differ in theirs.
+    details = rng.sample(range(len(_DETAILS)), len(_DETAILS))
+    wanted = _requested_count(text)
     out = []
-    for t, w, q in combos[: _requested_count(text)]:
-        question, answer = _QUESTIONS[t]
+    for t, w, q in combos:
+        if len(out) == wanted:
+            break
+        question, opening = _QUESTIONS[t]
         fill = {"w": w, "W": w[:1].upper() + w[1:], "q": q}
-        out.append(
-            {
-                "messages": [
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": question.format(**fill)},
-                    {"role": "assistant", "content": answer.format(**fill)},
-                ]
-            }
-        )
+        asked = question.format(**fill)
+        if asked in request:  # quoted as already written: a model told so would not repeat it
+            continue
+        detail = _DETAILS[details[len(out) % len(details)]]
+        answer = f"{opening} {detail}{rng.choice(_SIGN_OFFS)}".format(**fill)
+        conversation = [{"role": "user", "content": asked}, {"role": "assistant", "content": answer}]
+        if with_system:
+            conversation.insert(0, {"role": "system", "content": system})
+        out.append({"messages": conversation})
     return {"examples": out}
 
 

@@ -20,6 +20,10 @@ ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 # test's manual clock chunks go out at once.
 CHUNK_SECONDS = 0.015
 FINGERPRINT = "fp_tunedeck"
+# Structured outputs (response_format json_schema) came with gpt-4o-2024-08-06 and gpt-4o-mini;
+# the gpt-3.5-turbo snapshots (and models tuned from them) take json_object only, and the service
+# refuses a schema for them with a 400 naming response_format. Clients fall back on that.
+NO_STRUCTURED_OUTPUTS = frozenset({"gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106", "gpt-3.5-turbo-0613"})
 
 
 def _checked_messages(body: dict) -> list[dict]:
@@ -67,6 +71,13 @@ async def create_completion(request: web.Request) -> web.StreamResponse:
         service.settle(data, now)
         known = models.find(service, data, name, now)
         examples = service.plan(known.job).examples if known.job is not None else None
+    if response_format and response_format.get("type") == "json_schema" and known.base.name in NO_STRUCTURED_OUTPUTS:
+        raise invalid(
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model. "
+            "Learn more about supported models at the Structured Outputs guide: "
+            "https://platform.openai.com/docs/guides/structured-outputs",
+            "response_format",
+        )
     malformed = bool(service.faults.hits(request.method, request.path, REPLY_KINDS))
     text = await asyncio.to_thread(
         answers.reply, messages, examples=examples, response_format=response_format, seed=seed, malformed=malformed
