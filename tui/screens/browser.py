@@ -74,6 +74,7 @@ class BrowserScreen(Screen):
         Binding("s", "toggle_stats", "Stats", id="browser.stats", show=False, tooltip="Stats panel: show or hide"),
         Binding("m", "next_model", "Base model", id="browser.model", show=False, tooltip="Base model: count tokens and cost for the next one"),
         Binding("S", "split", "Split…", id="browser.split", show=False, tooltip="Split into training and validation files, then launch"),
+        Binding("G", "generate", "Generate…", id="browser.generate", show=False, tooltip="Generate new examples with a model, and review each before it enters the dataset"),
         Binding("r", "replay", "Replay", id="browser.replay", show=False, tooltip="Replay the highlighted example in the Playground: its prompt to each model, next to its answer"),
         Binding("escape", "escape", "Clear / back", id="browser.escape", show=False, tooltip="Clear the search and the filter; then back to the folder"),
     ]
@@ -463,6 +464,13 @@ class BrowserScreen(Screen):
             return
         # The document's version of it, saved or not (the Playground reads the same document).
         self.app.run_worker(self.app.replay_in_playground(self.path, self.dataset.lineno(record)), group="replay", exit_on_error=False)
+
+    def action_generate(self) -> None:
+        if getattr(self, "dataset", None) is None:
+            return
+        from tui.screens.generate import GenerateScreen
+
+        self.app.push_screen(GenerateScreen(self.path))
 
     def action_first_error(self) -> None:
         errors = self._problems(error_codes())

@@ -117,6 +117,7 @@ class EvaluationScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#eval-summary").display = False
+        self.query_one(ProgressBar).display = False  # until there is something to measure
         self.query_one("#eval-file" if not self.path else "#eval-model-0" if not self.models else "#eval-out", Input).focus()
 
     # ------------------------------------------------------------------ the form
@@ -190,6 +191,7 @@ class EvaluationScreen(Screen):
                 return
             self.gold = {case.line: case.gold for case in cases}
             self.query_one(ProgressBar).update(total=len(cases) * len(models), progress=0)
+            self.query_one(ProgressBar).display = True
             self._status("connecting…")
             conn = await self.app.jobs_feed.connection()
             self._status("asking…")
