@@ -26,6 +26,7 @@ from collections import Counter as Bag
 from collections.abc import Sequence
 from typing import Any
 
+from core.dataset.messages import content_text
 from core.dataset.tokens import Counter, count_text
 
 DEFAULT_EXAMPLES = 5
@@ -128,18 +129,10 @@ def usage(messages: list[dict], text: str, encoding_name: str = "o200k_base") ->
 # Reading the conversation
 
 
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
 def _last_user_text(messages: Sequence) -> str:
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            return _text(message.get("content"))
+            return content_text(message.get("content"), " ")
     return ""
 
 
@@ -208,7 +201,7 @@ def _pairs(example: dict):
     if "messages" not in example:  # preference: the preferred output answers the last user turn
         inputs = (example.get("input") or {}).get("messages") or []
         preferred = example.get("preferred_output") or [{}]
-        answer = _text(preferred[0].get("content")) if isinstance(preferred[0], dict) else ""
+        answer = content_text(preferred[0].get("content"), " ") if isinstance(preferred[0], dict) else ""
         if answer:
             yield _last_user_text(inputs), answer
         return
@@ -219,10 +212,10 @@ def _pairs(example: dict):
         if message.get("role") == "user":
             if prompt is not None and answer:
                 yield prompt, answer
-            prompt, answer = _text(message.get("content")), ""
+            prompt, answer = content_text(message.get("content"), " "), ""
         elif message.get("role") == "assistant" and message.get("weight", 1) != 0:
             # The last trained text before the next user turn answers it (after any tool calls).
-            answer = _text(message.get("content")) or answer
+            answer = content_text(message.get("content"), " ") or answer
     if prompt is not None and answer:
         yield prompt, answer
 
@@ -369,9 +362,9 @@ def _examples_payload(text: str, messages: Sequence, rng: random.Random) -> dict
     """{"examples": [{"messages": [system, user, assistant]}, ...]}: distinct, on the topic asked."""
     topics = _topics(text, _REQUEST_WORDS)
     if not topics:  # "generate 5 examples" alone: the system prompt may say what they are about
-        system = next((_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "system"), "")
+        system = next((content_text(m.get("content"), " ") for m in messages if isinstance(m, dict) and m.get("role") == "system"), "")
         topics = _topics(system, _REQUEST_WORDS) or ["everyday questions"]
-    request = "\n".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
+    request = "\n".join(content_text(m.get("content"), " ") for m in messages if isinstance(m, dict))
     with_system = not _NO_SYSTEM.search(request)
     system = f"You are a helpful assistant who knows {_listing(topics)} well. Answer in two or three friendly, practical sentences."
     combos = [(t, w, q) for t in range(len(_QUESTIONS)) for w in topics for q in _QUALIFIERS]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 
+from core.dataset.messages import content_text
 from core.dataset.store import RawLine, open_dataset
 
 # Per-example API parameters that change what a model may answer, so they go with the prompt.
@@ -34,12 +35,8 @@ class Skipped:
 
 
 def text_of(content) -> str:
-    """The text of a message's content: a string, or the text parts of a list joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
+    """The text of a message's content, parts joined as the model reads them."""
+    return content_text(content)
 
 
 def _sendable(message: dict) -> dict:

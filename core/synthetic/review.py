@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import orjson
 
 from core.dataset.base_models import lookup
+from core.dataset.messages import content_text
 from core.dataset.rules import CODES, check_value, digest, has_error
 from core.dataset.tokens import Counter
 
@@ -100,14 +101,6 @@ def file_records(dataset) -> Iterator[tuple[int, bytes]]:
 # What an example is compared by
 
 
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
 def _calls(message: dict) -> str:
     """Tool calls as text, so examples that only call tools are told apart too."""
     said = []
@@ -135,7 +128,7 @@ def turns(value: dict) -> tuple[str | None, list[str], list[str]]:
         if type(message) is not dict:
             continue
         role, content = message.get("role"), message.get("content")
-        text = content if type(content) is str else _text(content)
+        text = content if type(content) is str else content_text(content, " ")
         if role == "user":
             users.append(text)
         elif role == "assistant":
