@@ -8,33 +8,15 @@ from pathlib import Path
 
 import openai
 import pytest
-import pytest_asyncio
 
-from core.clock import ManualClock
-from core.emulator import Emulator
-from core.service.client import connect
-from core.service.profiles import Profile
 from tests.conftest import DATA
-from tests.emulator import openapi_check
+from tests.remote import clock, conn, emulator  # noqa: F401  (fixtures)
 
 BASE = "gpt-4o-mini-2024-07-18"
 KEY = "sk-test-eval-0000000000"
 TRAVEL = (DATA / "travel.jsonl").read_bytes().splitlines(keepends=True)
 TRAINED = 38  # the first 38 travel examples train the model; the last 10 are held out
 DONE = 3600.0  # emulated seconds after which any test job has ended
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock, tmp_path):
-    """A recording emulator; every answer it gave is checked against the OpenAPI document."""
-    with Emulator(state_dir=tmp_path / "emulator", clock=clock, record=True) as emu:
-        yield emu
-    openapi_check.assert_conform(emu.exchanges)
 
 
 @pytest.fixture
@@ -64,12 +46,6 @@ def tuned(emulator, clock, train_file) -> str:
         job = sdk.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "succeeded" and job.fine_tuned_model
     return job.fine_tuned_model
-
-
-@pytest_asyncio.fixture
-async def conn(emulator):
-    async with connect(Profile(kind="emulator", name="test", base_url=emulator.base_url)) as connection:
-        yield connection
 
 
 def chat_requests(emulator) -> list[str]:

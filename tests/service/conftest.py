@@ -5,32 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import pytest_asyncio
 
-from core.clock import ManualClock
-from core.emulator import Emulator
-from core.service.client import connect
-from core.service.profiles import Profile
-from tests.emulator import openapi_check
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock, tmp_path):
-    """A recording emulator; every answer it gave is checked against the OpenAPI document."""
-    with Emulator(state_dir=tmp_path / "emulator", clock=clock, record=True) as emu:
-        yield emu
-    openapi_check.assert_conform(emu.exchanges)
-
-
-@pytest_asyncio.fixture
-async def conn(emulator):
-    async with connect(Profile(kind="emulator", name="test", base_url=emulator.base_url)) as connection:
-        yield connection
+from tests.remote import clock, conn, emulator  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
