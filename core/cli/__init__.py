@@ -22,7 +22,9 @@ log = logging.getLogger("tunedeck")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cli import dataset_commands, eval_commands, generate_commands, job_commands, remote_commands, service_commands
+    from core.cli import (
+        dataset_commands, eval_commands, generate_commands, job_commands, remote_commands, service_commands, trainer_commands,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tunedeck",
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_commands.register(commands)
     generate_commands.register(commands)
     service_commands.register(commands)
+    trainer_commands.register(commands)
     return parser
 
 

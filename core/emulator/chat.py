@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 from aiohttp import web
@@ -108,6 +109,23 @@ async def create_completion(request: web.Request) -> web.StreamResponse:
 
 async def _stream(request: web.Request, service: Service, completion_id: str, created: int, model: str,
                   text: str, usage: dict | None) -> web.StreamResponse:
+    pace = CHUNK_SECONDS / service.speed if isinstance(service.clock, SystemClock) else 0.0
+
+    async def pieces():
+        for piece in answers.chunks(text):
+            if pace:
+                await asyncio.sleep(pace)
+            yield piece
+
+    return await stream_chunks(request, completion_id, created, model, pieces(), (lambda: usage) if usage is not None else None)
+
+
+async def stream_chunks(request: web.Request, completion_id: str, created: int, model: str,
+                        pieces: AsyncIterator[str], usage: Callable[[], dict] | None = None,
+                        finish_reason: Callable[[], str] = lambda: "stop") -> web.StreamResponse:
+    """An SSE chat stream of `pieces` as the service frames it (role chunk, content chunks, finish,
+    usage when asked for, [DONE]); the trainer streams real generated tokens through it too.
+    `usage` and `finish_reason` are called once every piece is sent."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream; charset=utf-8",
         "Cache-Control": "no-cache",
@@ -125,17 +143,14 @@ async def _stream(request: web.Request, service: Service, completion_id: str, cr
         sent.append(frame)
         await response.write(frame)
 
-    pace = CHUNK_SECONDS / service.speed if isinstance(service.clock, SystemClock) else 0.0
     try:
         await send(orjson.dumps(chunk([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
                                         "finish_reason": None}])))
-        for piece in answers.chunks(text):
-            if pace:
-                await asyncio.sleep(pace)
+        async for piece in pieces:
             await send(orjson.dumps(chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])))
-        await send(orjson.dumps(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])))
+        await send(orjson.dumps(chunk([{"index": 0, "delta": {}, "finish_reason": finish_reason()}])))
         if usage is not None:
-            await send(orjson.dumps(chunk([], usage=usage)))
+            await send(orjson.dumps(chunk([], usage=usage())))
         await send(b"[DONE]")
         await response.write_eof()
     finally:

@@ -125,7 +125,7 @@ class Emulator:
             loop.close()
 
     async def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        app = make_app(self._service, self.exchanges if self._record else None)
+        app = self._app()
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         try:
             await runner.setup()
@@ -144,6 +144,10 @@ class Emulator:
             await self._stopped.wait()
         finally:
             await runner.cleanup()
+
+    def _app(self) -> web.Application:
+        """The application served (the trainer serves its own routes over the same front door)."""
+        return make_app(self._service, self.exchanges if self._record else None)
 
     # -- faults on jobs -----------------------------------------------------------------------
 
@@ -165,13 +169,15 @@ class Emulator:
                 job["fail_at_step"] = moment.progress.step + 1
 
 
-def serve(port: int = 8088, speed: float = 1.0, state_dir: Path | None = None, on_ready: Callable[[Emulator], None] | None = None) -> None:
+def serve(port: int = 8088, speed: float = 1.0, state_dir: Path | None = None, on_ready: Callable[[Emulator], None] | None = None,
+          server: Emulator | None = None) -> None:
     """Run the emulator in the foreground until SIGINT or SIGTERM (`tunedeck emulator`).
 
     `on_ready(emulator)` is called once it listens; what to tell the user is the CLI's business.
     """
     done = threading.Event()
-    emulator = Emulator(state_dir=state_dir, speed=speed, port=port).start()
+    # `server`: an Emulator (or the trainer, which is one) made by the caller, served as it is.
+    emulator = (server or Emulator(state_dir=state_dir, speed=speed, port=port)).start()
     previous = {}
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -166,7 +166,10 @@ async def _exchange(request: web.Request, status: int, response: web.StreamRespo
     )
 
 
-def make_app(service: Service, exchanges: list | None = None) -> web.Application:
+def make_app(service: Service, exchanges: list | None = None, modules: tuple | None = None,
+             chat_handler=None) -> web.Application:
+    """The app serving `modules` (each with a `routes()`; default the emulator's files, jobs,
+    models and chat). The trainer passes its own jobs, models and chat over the same front door."""
     # Bodies are read whole (they become files); the limit lets a file just over the Files API
     # limit arrive so it can be refused with a useful message instead of a bare 413.
     limit = max(service.max_file_bytes, files.MAX_PART_BYTES) + files.MULTIPART_SLACK
@@ -174,14 +177,14 @@ def make_app(service: Service, exchanges: list | None = None) -> web.Application
     app[SERVICE] = service
     if exchanges is not None:
         app[EXCHANGES] = exchanges
-    for module in (files, jobs, models, chat):
+    for module in modules if modules is not None else (files, jobs, models, chat):
         for route in module.routes():
             app.router.add_route(route.method, route.path, route.handler)
             # Azure OpenAI serves the same API under /openai (api-version in the query, key in
             # the api-key header), so the azure profile's code path can be tested here too.
             app.router.add_route(route.method, AZURE_PREFIX + route.path.removeprefix("/v1"), route.handler)
     # Azure puts the deployment (its name for the model) in the chat URL; the body keeps `model`.
-    app.router.add_post(AZURE_PREFIX + "/deployments/{deployment}/chat/completions", chat.create_completion)
+    app.router.add_post(AZURE_PREFIX + "/deployments/{deployment}/chat/completions", chat_handler or chat.create_completion)
     return app
 
 

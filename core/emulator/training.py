@@ -156,6 +156,7 @@ def make_plan(
     training_file_id: str = "",
     validation_file_id: str = "",
     fine_tuned_model: str = "",
+    base: BaseModel | None = None,
 ) -> Plan | FileProblem:
     """Validate the files as the service does and fix the job's course.
 
@@ -163,7 +164,8 @@ def make_plan(
     model does not offer, hyperparameters out of range); returns a `FileProblem` for what only
     file validation finds, which fails the job a few seconds later (see `failed_validation`).
     """
-    base = _base_model(model, method)
+    # `base` lets a server with its own models (the trainer) validate files by the same rules.
+    base = _base_model(model, method) if base is None else base
     given = _checked_hyperparameters(hyperparameters or {}, method)
     train = _read(training, base, method, "training_file")
     if isinstance(train, FileProblem):

@@ -1,0 +1,158 @@
+"""The trainer end to end through the real openai SDK: a tiny model made here learns 12 examples,
+its checkpoints answer, a cancel stops training within a step, a crash fails the job and not the
+server, and `tunedeck watch` follows a job on it unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+
+from core.evaluate.scores import score
+from tests.test_cli import OK, cli
+from tests.trainer.conftest import KEY, MODEL, wait_for
+from tests.trainer.tiny import CITIES, examples, jsonl
+
+LEARNED = 0.6  # the last step's train loss must be below 60% of the first step's
+FAST = {"n_epochs": 10, "batch_size": 4, "learning_rate_multiplier": 100}  # rate 1e-2: a random tiny model needs it
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def upload(sdk, rows) -> str:
+    return sdk.files.create(file=("data.jsonl", io.BytesIO(jsonl(rows))), purpose="fine-tune").id
+
+
+def create(sdk, training: str, validation: str | None = None, **hyperparameters) -> str:
+    extra = {"validation_file": validation} if validation else {}
+    method = {"type": "supervised", "supervised": {"hyperparameters": {**FAST, **hyperparameters}}}
+    return sdk.fine_tuning.jobs.create(model=MODEL, training_file=training, suffix="geo", seed=7, method=method, **extra).id
+
+
+def finished(sdk, job_id: str, timeout: float = 60):
+    return wait_for(lambda: (job := sdk.fine_tuning.jobs.retrieve(job_id)).status in TERMINAL and job, timeout, f"{job_id} to end")
+
+
+def events(sdk, job_id: str) -> list:
+    return list(sdk.fine_tuning.jobs.list_events(job_id, limit=1000))[::-1]  # oldest first
+
+
+def ask(sdk, model: str, country: str, **options) -> str:
+    messages = [{"role": "system", "content": "You answer geography questions."},
+                {"role": "user", "content": f"What is the capital of {country}?"}]
+    reply = sdk.chat.completions.create(model=model, messages=messages, max_tokens=24, **options)
+    return reply.choices[0].message.content
+
+
+@pytest.fixture(scope="module")
+def trained(sdk):
+    """One job trained to the end on the 12 examples, with 3 of them as the validation file."""
+    job_id = create(sdk, upload(sdk, examples()), upload(sdk, examples()[:3]))
+    started = time.monotonic()
+    job = finished(sdk, job_id)
+    return job, time.monotonic() - started
+
+
+def test_a_job_trains_for_real_and_reports_like_the_service(sdk, trained):
+    job, seconds = trained
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model.startswith(f"ft:{MODEL}:tunedeck:geo:")
+    assert job.trained_tokens > 0 and job.hyperparameters.n_epochs == 10 and job.hyperparameters.batch_size == 4
+    log = events(sdk, job.id)
+    messages = [e.message for e in log]
+    assert messages[0] == f"Created fine-tuning job: {job.id}"
+    assert "Files validated, moving job to queued state" in messages
+    assert any(m.startswith("Fine-tuning job started") for m in messages)
+    assert messages[-1] == "The job has successfully completed"
+    metrics = [e.data for e in log if e.type == "metrics"]
+    assert [m["step"] for m in metrics] == list(range(1, 31))  # 12 examples / batch 4 = 3 steps x 10 epochs
+    assert all(m["total_steps"] == 30 and "valid_loss" in m for m in metrics)
+    assert [m["step"] for m in metrics if "full_valid_loss" in m] == list(range(3, 31, 3))  # epoch ends
+    first, last = metrics[0]["train_loss"], metrics[-1]["train_loss"]
+    assert last < LEARNED * first, (first, last)
+    assert metrics[-1]["full_valid_loss"] < LEARNED * metrics[2]["full_valid_loss"]
+    assert len({e.id for e in log}) == len(log)
+    print(f"\ntrained 30 steps in {seconds:.1f} s: train loss {first} -> {last}")
+
+    checkpoints = list(sdk.fine_tuning.jobs.checkpoints.list(job.id))
+    assert [c.step_number for c in checkpoints] == [30, 27, 24]  # the last three epochs, newest first
+    assert all(c.fine_tuned_model_checkpoint == f"{job.fine_tuned_model}:ckpt-step-{c.step_number}" for c in checkpoints)
+    assert checkpoints[0].metrics.train_loss == last
+
+    listed = {m.id for m in sdk.models.list()}
+    assert {MODEL, job.fine_tuned_model} <= listed
+    csv = sdk.files.content(job.result_files[0]).text
+    assert csv.startswith("c3RlcCx0cmFpbl9sb3Nz")  # base64 of "step,train_loss", as the service serves it
+
+
+def test_the_tuned_model_and_its_checkpoints_answer_and_it_learned(sdk, trained):
+    job, _ = trained
+    country, city = CITIES[4]
+    gold = f"The capital of {country} is {city}."
+    base = ask(sdk, MODEL, country)
+    tuned = ask(sdk, job.fine_tuned_model, country)
+    assert score(tuned, gold).f1 > score(base, gold).f1, (base, tuned)
+    assert score(tuned, gold).f1 >= 0.5, tuned
+    for checkpoint in sdk.fine_tuning.jobs.checkpoints.list(job.id):
+        assert isinstance(ask(sdk, checkpoint.fine_tuned_model_checkpoint, country), str)
+
+    stream = sdk.chat.completions.create(
+        model=job.fine_tuned_model, max_tokens=24, stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "system", "content": "You answer geography questions."},
+                  {"role": "user", "content": f"What is the capital of {country}?"}],
+    )  # fmt: skip
+    chunks = list(stream)
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 1 and "".join(pieces) == tuned  # greedy: the same answer, token by token
+    assert chunks[-1].usage.completion_tokens > 0
+    assert isinstance(ask(sdk, job.fine_tuned_model, country, temperature=1.0, seed=3), str)
+
+
+def test_a_cancel_stops_training_within_a_step(sdk, trainer):
+    trainer.inject(step_delay=0.25)
+    job_id = create(sdk, upload(sdk, examples()), n_epochs=20)
+    seen = wait_for(lambda: [e.data["step"] for e in events(sdk, job_id) if e.type == "metrics"], 60, "training to start")
+    cancelled = sdk.fine_tuning.jobs.cancel(job_id)
+    assert cancelled.status == "cancelled"
+    at_cancel = max(seen)
+    stopped = wait_for(lambda: [e.message for e in events(sdk, job_id) if e.message.startswith("Training stopped")], 10, "the stop")
+    step = int(stopped[0].split()[4])
+    assert step <= at_cancel + 2 and step < 60, (at_cancel, stopped)
+    assert max(e.data["step"] for e in events(sdk, job_id) if e.type == "metrics") == step
+    assert sdk.fine_tuning.jobs.retrieve(job_id).status == "cancelled"
+
+
+def test_bad_requests_and_bad_files_fail_as_the_service_fails_them(sdk):
+    import openai
+
+    training = upload(sdk, examples())
+    with pytest.raises(openai.BadRequestError, match="not available for fine-tuning"):
+        sdk.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=training)
+    with pytest.raises(openai.BadRequestError, match="n_epochs"):
+        create(sdk, training, n_epochs=0)
+    few = finished(sdk, create(sdk, upload(sdk, examples()[:5])))
+    assert few.status == "failed" and few.error.code == "invalid_n_examples"
+
+
+def test_a_training_crash_fails_the_job_with_its_message_and_the_server_goes_on(sdk, trainer):
+    trainer.inject(crash_at_step=2)
+    job = finished(sdk, create(sdk, upload(sdk, examples())))
+    assert job.status == "failed" and "injected crash at step 2" in job.error.message
+    assert job.error.code == "training_failed"
+    trainer.inject(exit_at_step=2)  # the training process dies outright
+    job = finished(sdk, create(sdk, upload(sdk, examples())))
+    assert job.status == "failed" and "exited unexpectedly" in job.error.message
+    assert MODEL in {m.id for m in sdk.models.list()}
+
+
+def test_tunedeck_watch_follows_a_job_on_the_trainer_unchanged(tmp_path, sdk, trainer):
+    trainer.inject(step_delay=0.15)  # long enough "running" for the watch to see it
+    job_id = create(sdk, upload(sdk, examples()), n_epochs=3)
+    out = cli(tmp_path, "watch", job_id, "--json", "--interval", "0.1",
+              env={"OPENAI_BASE_URL": trainer.base_url, "OPENAI_API_KEY": KEY})
+    assert out.returncode == OK, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    statuses = [line["status"] for line in lines if line["type"] == "status"]
+    assert statuses[-1] == "succeeded" and "running" in statuses, statuses
+    assert [line["step"] for line in lines if line["type"] == "metric"] == list(range(1, 10))
