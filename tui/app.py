@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from core.clock import SYSTEM, Clock
 from core.dataset import Dataset
@@ -63,6 +64,7 @@ class TuneDeckApp(App):
         self.add_mode("jobs", self._jobs_screen)
         self.add_mode("playground", self._playground_screen)
         self.playground_model: str | None = None  # handed over by "open in Playground"
+        self.browsed: Path | None = None  # the dataset last shown in the browser
         self._jobs_feed = None
         self.watch_interval = watch_interval  # seconds between two polls of a job (tests go faster)
 
@@ -104,6 +106,14 @@ class TuneDeckApp(App):
         # wherever the user is (after the first screen is drawn: the SDK takes a moment to load).
         self.set_timer(1.0, self._watch_remembered_jobs)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A background task failed in a way its screen did not expect: said and logged, never
+        silent (its screen's own `finally` puts the screen back in order)."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            log.error("background task %r failed", event.worker.name, exc_info=error)
+            self.notify(f"{event.worker.name or 'A background task'}: {error}", title="Something went wrong", severity="error", timeout=10, markup=False)
+
     @work(thread=True, exit_on_error=False, group="remembered-jobs")
     def _watch_remembered_jobs(self) -> None:
         # In a thread: reading local state, and importing the SDK when a job needs watching,
@@ -134,10 +144,11 @@ class TuneDeckApp(App):
         return self.documents[key]
 
     def current_dataset(self) -> Path | None:
-        """The dataset the user is working on: the last one opened, else the file TuneDeck was
-        started on."""
-        if self.documents:
-            return next(reversed(self.documents))
+        """The dataset the user is working on: the last one shown in the browser, else the file
+        TuneDeck was started on. (Not merely the last opened: replaying from an evaluation opens
+        the validation split, which must not become where examples are saved.)"""
+        if self.browsed is not None:
+            return self.browsed
         return self.path if self.path.is_file() else None
 
     def add_example(self, path: Path, example: dict) -> str:
@@ -156,7 +167,11 @@ class TuneDeckApp(App):
         where = f"{shown(path)} line {ds.lineno(len(ds) - 1)}"
         if had_edits:
             return f"Added to {where}; the file has other unsaved edits: save it from the Datasets section."
-        ds.save()
+        try:
+            ds.save()
+        except Exception:
+            ds.undo()  # not saved: the document is left as it was, so a retry does not add it twice
+            raise
         return f"Saved to {where}."
 
     def open_dataset_line(self, path: Path, line: int) -> None:
@@ -217,6 +232,7 @@ class TuneDeckApp(App):
             await self.pop_screen()
         if models:
             self.screen.models = list(models)
+            self.playground_model = models[0]  # chosen here, not a model handed over later
         await self.screen.replay(path, line)
 
     def unsaved(self) -> list[Dataset]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from core.dataset.store import DatasetError
 from core.evaluate import MAX_MODELS
 from core.evaluate.cases import Skipped, read_cases
-from core.evaluate.results import ResultsError, ResultsMismatch, check_header, json_params
+from core.evaluate.results import ResultsError, ResultsMismatch, check_header, default_out, json_params
 from core.evaluate.results import read as read_results
 from core.service.errors import ServiceError
 from core.service.profiles import resolve
@@ -67,12 +67,6 @@ def register(commands) -> None:
     p.add_argument("--fresh", action="store_true", help="start the results file over instead of resuming it")
     p.add_argument("--json", action="store_true", help="machine-readable summary (schema in the README)")
     p.set_defaults(run=run_eval)
-
-
-def default_out(source: Path) -> Path:
-    """`<stem>.eval.jsonl` beside the examples (stem: the name without `.jsonl`, as `split` names)."""
-    stem = source.name[: -len(".jsonl")] if source.name.endswith(".jsonl") else source.stem
-    return source.with_name(f"{stem}.eval.jsonl")
 
 
 def _printable(text: str) -> str:

@@ -60,6 +60,13 @@ ALIASES = {
 }
 
 
+def base_of(model: str) -> str | None:
+    """The base model of a tuned model or checkpoint (`ft:BASE:org:suffix:id[:ckpt-step-N]`);
+    None for a model that is not a tuned one."""
+    parts = model.split(":")
+    return parts[1] if model.startswith("ft:") and len(parts) > 1 and parts[1] else None
+
+
 class UnknownModel(ValueError):
     pass
 
@@ -70,9 +77,7 @@ def lookup(name: str | None, overrides: dict[str, float] | None = None) -> BaseM
     Unknown models raise `UnknownModel` naming the known ones, so a typo is caught before any
     counts are shown with the wrong tokenizer.
     """
-    name = name or DEFAULT_MODEL
-    if name.startswith("ft:"):  # continue training from a tuned model: its base decides
-        name = name.split(":")[1]
+    name = base_of(name or DEFAULT_MODEL) or name or DEFAULT_MODEL  # a tuned model: its base decides
     model = MODELS.get(ALIASES.get(name, name))
     if model is None:
         known = ", ".join(sorted(MODELS))

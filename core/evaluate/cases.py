@@ -131,3 +131,19 @@ def most_common_system_prompt(examples: Iterable[dict]) -> str | None:
     """
     counts = Counter(text for text in map(_system_text, examples) if text)
     return counts.most_common(1)[0][0] if counts else None
+
+
+def sample_examples(dataset, most: int = 2000) -> list[dict]:
+    """Up to `most` of a Dataset's examples, parsed, spread evenly over the file (invalid lines
+    skipped): enough to tell its usual system prompt or pick style references without parsing a
+    file of a million lines. Synchronous: call it from a thread."""
+    step = max(1, len(dataset) // most)
+    sample = []
+    for i in range(0, len(dataset), step):
+        try:
+            value = orjson.loads(dataset.raw(i))
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            sample.append(value)
+    return sample

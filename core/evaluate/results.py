@@ -167,3 +167,9 @@ def read(path: Path | str) -> Stored:
     except IsADirectoryError:
         raise ResultsError(f"{path} is a folder", "choose a results file") from None
     return parse(data, path)
+
+
+def default_out(source: Path) -> Path:
+    """`<stem>.eval.jsonl` beside the examples (stem: the name without `.jsonl`, as `split` names)."""
+    stem = source.name[: -len(".jsonl")] if source.name.endswith(".jsonl") else source.stem
+    return source.with_name(f"{stem}.eval.jsonl")

@@ -60,11 +60,21 @@ def parse_settings(system: str, temperature: str, max_tokens: str, top_p: str) -
     return ChatSettings(system, t, m, p)
 
 
-def as_example(system: str, messages: list[dict]) -> dict:
+TRAINING_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "weight")
+EXAMPLE_PARAMS = ("tools", "parallel_tool_calls")
+
+
+def as_example(system: str, messages: list[dict], params: dict | None = None) -> dict:
     """A chat training example from a conversation: the system prompt (when it has none of its
-    own), then its turns with only the fields a training line takes."""
+    own), then its turns with the fields a training line takes (what the API adds to a reply,
+    such as `refusal`, is left out), and the tools a replayed example came with."""
     turns = ChatSettings(system=system).sent(messages)
-    return {"messages": [{"role": m["role"], "content": m.get("content", "")} for m in turns]}
+    example: dict = {"messages": [{key: m[key] for key in TRAINING_KEYS if key in m} for m in turns]}
+    for message in example["messages"]:
+        if "tool_calls" not in message:
+            message.setdefault("content", "")
+    example.update({key: value for key, value in (params or {}).items() if key in EXAMPLE_PARAMS})
+    return example
 
 
 def example_problems(example: dict, model: str | None = None) -> list[str]:

@@ -139,6 +139,14 @@ def turns(value: dict) -> tuple[str | None, list[str], list[str]]:
     return system, users, replies
 
 
+def first_user_text(example) -> str | None:
+    """What a candidate's user asks first: how a person tells candidates apart in a list."""
+    if not isinstance(example, dict):
+        return None
+    _, users, _ = turns(example)
+    return users[0] if users else None
+
+
 def _utf8(text: str) -> bytes:
     try:
         return text.encode()

@@ -43,7 +43,7 @@ from core.service.errors import InvalidRequest, ModelShutDown, ServiceError
 from core.synthetic.brief import MAX_PER_REQUEST, RESPONSE_FORMAT, Brief, request
 from core.synthetic.parse import parse_parts
 from core.synthetic.prices import PRICES_AS_OF, cost, inference_price
-from core.synthetic.review import Candidate, Judge, turns, unreadable
+from core.synthetic.review import Candidate, Judge, first_user_text, unreadable
 
 __all__ = ["GIVE_UP_AFTER", "PRICES_AS_OF", "Candidates", "Progress", "generate", "inference_price", "regenerate"]
 
@@ -92,13 +92,6 @@ def _share(total: int, parts: int) -> list[int]:
     """`total` split over `parts` as evenly as whole numbers allow; the shares add up to it."""
     base, extra = divmod(total, parts)
     return [base + (k < extra) for k in range(parts)]
-
-
-def _first_user_message(example: dict | None) -> str | None:
-    if not isinstance(example, dict):
-        return None
-    _, users, _ = turns(example)
-    return users[0] if users else None
 
 
 class _Run:
@@ -173,7 +166,7 @@ class _Run:
         self.candidates.append(candidate)
         if candidate.ok:
             self.ok += 1
-            said = _first_user_message(candidate.example)
+            said = first_user_text(candidate.example)
             if said:
                 self.avoid = [*self.avoid, said][-AVOID:]
         else:

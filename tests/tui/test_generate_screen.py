@@ -95,3 +95,23 @@ async def test_malformed_output_is_reported_and_the_good_examples_still_come(emu
         assert "unreadable" in found.values() and sum(v == "ok" for v in found.values()) >= 6
         unreadable = next(c for c in screen.candidates.values() if c.verdict == "unreadable")
         assert unreadable.problems and "unreadable" in str(screen.query_one("#gen-status").render())
+
+
+async def test_model_written_text_is_never_read_as_markup_and_a_failed_regenerate_gives_the_candidate_back(emulator, clock, tmp_path):
+    from core.synthetic.review import Candidate
+    from tui.screens.generate import Arrived
+
+    data = write(tmp_path, "trips.jsonl", TRAVEL[:12])
+    app = app_on(emulator, clock, data)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await generating(pilot, count=2)
+        odd = {"messages": [{"role": "user", "content": "[/INST] What is [City] like?"}, {"role": "assistant", "content": "Lovely."}]}
+        screen.post_message(Arrived(Candidate(99, odd, orjson.dumps(odd).decode(), "ok", ())))
+        await pilot.pause(0.1)
+        table = screen.query_one("#gen-candidates", DataTable)
+        assert str(table.get_cell("99", "asks")) == "[/INST] What is [City] like?"  # drawn as written, app alive
+        table.move_cursor(row=table.get_row_index("99"))
+        emulator.faults.add("POST /v1/chat/completions", "500", count=20)
+        await pilot.press("g")
+        await until(pilot, lambda: screen.candidates[99].verdict == "ok", "the candidate back as it was", tries=1500)
+        assert screen.candidates[99].example == odd

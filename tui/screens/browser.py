@@ -193,6 +193,7 @@ class BrowserScreen(Screen):
 
     def _use(self, dataset: Dataset) -> None:
         self.dataset = dataset
+        self.app.browsed = self.path  # what the Playground saves examples into by default
         dataset.listen(self._dataset_changed)
         self._seen = dataset.pieces()
         self.examples.set_rows(dataset)

@@ -36,7 +36,7 @@ class SaveExampleScreen(ModalScreen[tuple[Path, dict] | None]):
         Binding("escape", "dismiss(None)", "Cancel", id="save-example.cancel"),
     ]
 
-    def __init__(self, model: str, system: str, messages: list[dict], target: Path) -> None:
+    def __init__(self, model: str, system: str, messages: list[dict], target: Path, params: dict | None = None) -> None:
         super().__init__()
         self.model = model
         self.system = system
@@ -44,6 +44,7 @@ class SaveExampleScreen(ModalScreen[tuple[Path, dict] | None]):
         self.before = messages[:last]  # what led to the reply; turns after it are not kept
         self.reply = messages[last].get("content") or ""
         self.target = target
+        self.params = params or {}  # a replayed example's tools go along with it
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -70,7 +71,7 @@ class SaveExampleScreen(ModalScreen[tuple[Path, dict] | None]):
     @property
     def example(self) -> dict:
         reply = {"role": "assistant", "content": self.query_one(TextArea).text}
-        return as_example(self.system, [*self.before, reply])
+        return as_example(self.system, [*self.before, reply], self.params)
 
     def _check(self) -> list[str]:
         problems = example_problems(self.example)

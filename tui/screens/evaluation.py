@@ -21,16 +21,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
+from core.evaluate.results import default_out
 from core.service.conversation import ChatSettings
 from tui.widgets.profile_bar import ProfileBar
 from tui.widgets.tables import highlighted_key
 
 REDRAW = 0.25  # seconds: answers arriving faster than this are drawn together
 SLOTS = ("A", "B", "C")
-
-
-def default_results(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.eval.jsonl")
 
 
 def _pct(value: float | None) -> str:
@@ -104,7 +101,7 @@ class EvaluationScreen(Screen):
                 yield Static("at once", classes="label")
                 yield Input("4", id="eval-concurrency", type="integer")
                 yield Static(" results", classes="label")
-                yield Input(str(default_results(self.path)) if self.path else "", id="eval-out", placeholder="where the answers are saved (JSONL)")
+                yield Input(str(default_out(self.path)) if self.path else "", id="eval-out", placeholder="where the answers are saved (JSONL)")
         yield Static("", id="eval-summary", markup=False)
         with Horizontal(id="eval-progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="eval-progress")
@@ -127,7 +124,7 @@ class EvaluationScreen(Screen):
             out = self.query_one("#eval-out", Input)
             path = Path(event.value.strip())
             if event.value.strip() and (not out.value or out.value.endswith(".eval.jsonl")):
-                out.value = str(default_results(path))
+                out.value = str(default_out(path))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -136,7 +133,7 @@ class EvaluationScreen(Screen):
     def _form(self) -> tuple[Path, list[str], Path, int] | str:
         path = Path(self.query_one("#eval-file", Input).value.strip()).expanduser()
         models = [box.value.strip() for box in (self.query_one(f"#eval-model-{i}", Input) for i in range(len(SLOTS))) if box.value.strip()]
-        out = Path(self.query_one("#eval-out", Input).value.strip() or default_results(path)).expanduser()
+        out = Path(self.query_one("#eval-out", Input).value.strip() or default_out(path)).expanduser()
         concurrency = self.query_one("#eval-concurrency", Input).value.strip()
         if not path.is_file():
             return f"{path} is not a file: name the JSONL examples to evaluate."
@@ -277,7 +274,7 @@ class EvaluationScreen(Screen):
         for slot, t in zip(SLOTS, totals(answers, self.models)):
             latency = "—" if t.mean_latency is None else f"{t.mean_latency:.2f} s"
             table.add_row(
-                f"{slot} {_tail(t.model)}", _pct(t.exact), f"{t.f1:.2f}", f"{t.similarity:.2f}", _pct(t.json_valid),
+                Text(f"{slot} {_tail(t.model)}"), _pct(t.exact), f"{t.f1:.2f}", f"{t.similarity:.2f}", _pct(t.json_valid),
                 str(t.failed), latency, f"{t.prompt_tokens + t.completion_tokens:,}",
             )  # fmt: skip
         self._fill_examples()
@@ -350,6 +347,9 @@ class EvaluationScreen(Screen):
 
     def action_replay(self) -> None:
         line = self._highlighted_line()
+        if self.running:  # replaying leaves this screen, which would stop the run
+            self.notify("The evaluation is running: Esc stops it first (its answers are kept).", severity="warning", markup=False)
+            return
         if line is not None and self.path is not None:
             # On the app: this screen leaves the stack on the way.
             self.app.run_worker(self.app.replay_in_playground(self.path, line, self.models), group="replay", exit_on_error=False)

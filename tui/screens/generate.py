@@ -24,6 +24,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Static, TextArea
 
 from core.dataset.base_models import DEFAULT_MODEL
+from core.service.conversation import parse_settings
+from core.synthetic.review import first_user_text
 from tui.app import shown
 from tui.widgets.profile_bar import ProfileBar
 from tui.widgets.tables import highlighted_key
@@ -42,13 +44,6 @@ class Arrived(Message):
 
     candidate: object
     progress: object | None = None
-
-
-def first_user_text(example: dict | None) -> str:
-    for message in (example or {}).get("messages", []) if isinstance(example, dict) else []:
-        if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), str):
-            return " ".join(message["content"].split())
-    return ""
 
 
 class GenerateScreen(Screen):
@@ -86,6 +81,7 @@ class GenerateScreen(Screen):
         self.candidates: dict[int, object] = {}  # number -> Candidate (its verdict may become accepted/rejected)
         self.progress = None
         self.judge = None
+        self.references: tuple[dict, ...] = ()
         self.brief = None
         self.model = DEFAULT_MODEL
         self.temperature: float | None = None
@@ -140,20 +136,13 @@ class GenerateScreen(Screen):
         """The file's examples: the duplicate index over all of them (from raw lines: a parsed
         copy of a big file would not fit), and from a sample the style references and the
         system prompt most of them use."""
-        from core.evaluate.cases import most_common_system_prompt
+        from core.evaluate.cases import most_common_system_prompt, sample_examples
         from core.synthetic.brief import references_from
         from core.synthetic.review import Judge, file_records
 
         ds = self.dataset
         judge = Judge(file_records(ds))
-        sample = []
-        for i in range(0, len(ds), max(1, len(ds) // SAMPLE)):
-            try:
-                value = orjson.loads(ds.raw(i))
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                sample.append(value)
+        sample = sample_examples(ds, SAMPLE)
         references = references_from(sample, k=REFERENCES)
         system = most_common_system_prompt(sample) or ""
         self.app.call_from_thread(self._read, judge, references, system, len(ds))
@@ -185,12 +174,10 @@ class GenerateScreen(Screen):
             return "Describe the task first: what should the examples teach?"
         if not value("model"):
             return "Name the model that writes the examples."
-        try:
-            temperature = float(value("temperature")) if value("temperature") else None
-        except ValueError:
-            return f"temperature: {value('temperature')!r} is not a number (0 to 2)"
-        if temperature is not None and not 0 <= temperature <= 2:
-            return f"temperature: {temperature} is outside 0 to 2"
+        sampling = parse_settings("", value("temperature"), "", "")  # the playground's rule for it
+        if isinstance(sampling, str):
+            return sampling
+        temperature = sampling.temperature
         if not value("count").isdigit() or not 1 <= int(value("count")) <= 500:
             return "How many: 1 to 500 examples."
         topics = tuple(t.strip() for t in value("topics").split(",") if t.strip())
@@ -260,7 +247,9 @@ class GenerateScreen(Screen):
         self.candidates[candidate.number] = candidate
         table = self.query_one("#gen-candidates", DataTable)
         key = str(candidate.number)
-        cells = (str(candidate.number), _verdict(candidate.verdict), first_user_text(candidate.example) or candidate.raw[:60])
+        # Model-written text: never read as markup (a "[/INST]" in it would stop the app).
+        asks = " ".join((first_user_text(candidate.example) or candidate.raw[:80]).split())
+        cells = (str(candidate.number), _verdict(candidate.verdict), Text(asks))
         if key in table.rows:
             for column, cell in zip(("number", "verdict", "asks"), cells):
                 table.update_cell(key, column, cell)
@@ -272,8 +261,21 @@ class GenerateScreen(Screen):
     def action_stop(self) -> None:
         if self.running:
             self.workers.cancel_group(self, "generate")
-        else:
+            return
+        waiting = sum(1 for c in self.candidates.values() if c.verdict == "ok")
+        if not waiting:
             self.app.pop_screen()
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        def chosen(leave: bool | None) -> None:
+            if leave:
+                self.app.pop_screen()
+
+        self.app.push_screen(
+            ConfirmScreen("Leave without them?", f"{waiting} ok candidates were not accepted; leaving drops them (they were paid for).", "Leave", no="Stay"),
+            chosen,
+        )
 
     def _status(self, text: str, *, error: bool = False) -> None:
         self.query_one("#gen-status", Static).update(Text(text, style="red" if error else ""))
@@ -309,6 +311,9 @@ class GenerateScreen(Screen):
             return True
         if candidate.verdict == "accepted":
             self.notify("Already in the dataset (undo it from the browser: ctrl+z).", severity="warning", timeout=3, markup=False)
+            return True
+        if candidate.verdict == "regenerating":
+            self.notify("A new one is on its way.", timeout=2, markup=False)
             return True
         if action == "accept" and candidate.verdict != "ok":
             why = candidate.problems[0] if candidate.problems else candidate.verdict
@@ -358,25 +363,26 @@ class GenerateScreen(Screen):
         candidate = self._highlighted()
         if self._refused(candidate, "regenerate") or self.brief is None:
             return
-        if self.judge is not None:
-            self.judge.forget(candidate.number)
+        if candidate.verdict == "regenerating":
+            return
         self._mark(candidate, "regenerating")
-        self.regenerate(candidate.number)
+        self.regenerate(candidate)
 
     @work(group="generate-again", exit_on_error=False)
-    async def regenerate(self, number: int) -> None:
+    async def regenerate(self, original) -> None:
+        """A new example in place of `original`; on any failure the original comes back as it was."""
         from core.service.errors import ServiceError
         from core.synthetic.run import regenerate
 
+        fresh = original
         try:
             conn = await self.app.jobs_feed.connection()
             asked = [first_user_text(c.example) for c in self.candidates.values() if c.example]
-            fresh = await regenerate(conn, self.brief, model=self.model, judge=self.judge, number=number, temperature=self.temperature, avoid=asked[-20:])
+            fresh = await regenerate(conn, self.brief, model=self.model, judge=self.judge, number=original.number, temperature=self.temperature, avoid=[a for a in asked if a][-20:])
         except ServiceError as error:
             self.notify(f"{error.title}" + (f" — {error.hint}" if error.hint else ""), title="Not regenerated", severity="error", markup=False)
-            self.post_message(Arrived(self.candidates[number]))
-            return
-        self.post_message(Arrived(fresh))
+        finally:
+            self.post_message(Arrived(fresh))
 
     def action_edit(self) -> None:
         candidate = self._highlighted()

@@ -20,7 +20,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from core.dataset.base_models import DEFAULT_MODEL
+from core.dataset.base_models import DEFAULT_MODEL, base_of
+from core.dataset.messages import content_text
 from core.service.conversation import ChatSettings
 from core.service.errors import ServiceError
 from tui.widgets.chat import Lane, Turn
@@ -37,12 +38,6 @@ HINT = (
 )
 EMULATOR_NOTE = "Emulator: templated replies; a tuned model gives its nearest training answer."
 AZURE_NOTE = "Azure: a tuned model answers only once deployed — pick its deployment's name as the model (ctrl+o)."
-
-
-def base_of(model: str) -> str | None:
-    """The base model of a tuned model or checkpoint (`ft:BASE:org:suffix:id[:ckpt-step-N]`)."""
-    parts = model.split(":")
-    return parts[1] if model.startswith("ft:") and len(parts) > 1 and parts[1] else None
 
 
 class PlaygroundScreen(Screen):
@@ -70,6 +65,8 @@ class PlaygroundScreen(Screen):
         self.replying = 0  # lanes still writing
         self.stream = None  # the chat stream (core.service.chat.stream_chat); a test may give its own
         self._asked = ""  # the last message sent, given back to the box when no lane answered it
+        self._heard: set[Lane] = set()  # lanes that received some of the current reply
+        self._replayed: dict = {}  # the replayed example's tools, kept when it is saved as an example
         self._system_from: Path | None = None  # the dataset the system prompt was taken from
 
     def compose(self) -> ComposeResult:
@@ -140,18 +137,20 @@ class PlaygroundScreen(Screen):
 
     def _answer_all(self, extra: dict | None = None) -> None:
         lanes = self.lanes
-        self.replying = len(lanes)
+        self._heard = set()
+        self.replying += len(lanes)
         for lane in lanes:
             self.run_worker(self._answer(lane, extra or {}), group="playground-reply", exit_on_error=False)
 
     async def _answer(self, lane: Lane, extra: dict) -> None:
         """Stream one lane's reply; the lanes run at once, each with its own figures."""
-        turn = await lane.add(Turn("assistant"))
-        lane.show_figures("writing…")
+        turn: Turn | None = None
         clock = self.app.clock
         first: float | None = None
         usage = None
-        try:
+        try:  # everything, so a cancel anywhere still counts this lane as done
+            turn = await lane.add(Turn("assistant"))
+            lane.show_figures("writing…")
             stream = self.stream
             if stream is None:
                 from core.service.chat import stream_chat as stream
@@ -162,37 +161,40 @@ class PlaygroundScreen(Screen):
             async for piece in stream(conn, lane.model, self.settings.sent(lane.messages), **self.settings.params(), **extra):
                 if isinstance(piece, Delta):
                     first = clock.now() if first is None else first
+                    self._heard.add(lane)
                     await turn.write(piece.text)
                 else:
                     usage = piece.usage
             lane.messages.append({"role": "assistant", "content": turn.text})
+            self._heard.add(lane)
             figures = _figures(usage, first, started, clock.now())
             await turn.finish(figures)
             lane.show_figures(figures)
         except asyncio.CancelledError:
-            await turn.finish("stopped")
-            lane.show_figures("stopped")
-            if turn.text:  # what came before Escape is part of this lane's conversation
-                lane.messages.append({"role": "assistant", "content": turn.text})
+            if turn is not None:
+                await turn.finish("stopped")
+                lane.show_figures("stopped")
+                if turn.text:  # what came before Escape is part of this lane's conversation
+                    lane.messages.append({"role": "assistant", "content": turn.text})
             raise
         except ServiceError as error:
             await turn.finish(error.title + (f" — {error.hint}" if error.hint else ""), error=True)
             lane.show_figures(error.title)
-            lane.messages.pop()  # the question goes unanswered: ask again after fixing it
         finally:
             self.replying -= 1
             if not self.replying:
                 self._all_answered()
 
     def _all_answered(self) -> None:
-        """When no lane received a word (stopped at once, or every request failed), the message goes
-        back into the box, as if it had not been sent."""
-        lanes = self.lanes
-        if not self._asked or any(lane.messages and lane.messages[-1]["role"] == "assistant" for lane in lanes):
-            return
-        for lane in lanes:
-            if lane.messages and lane.messages[-1] == {"role": "user", "content": self._asked}:
+        """A lane that received nothing (stopped at once, or its request failed) forgets the
+        question, so it is not sent again with the next one; when no lane received a word, the
+        message goes back into the box, as if it had not been sent."""
+        asked = {"role": "user", "content": self._asked}
+        for lane in self.lanes:
+            if lane not in self._heard and lane.messages and lane.messages[-1] == asked:
                 lane.messages.pop()
+        if not self._asked or self._heard:
+            return
         prompt = self.query_one("#playground-prompt", Input)
         if not prompt.value:
             prompt.value = self._asked
@@ -218,6 +220,7 @@ class PlaygroundScreen(Screen):
 
     async def action_clear(self) -> None:
         self._asked = ""
+        self._replayed = {}
         await self._set_lanes()
         self.query_one("#playground-prompt", Input).focus()
 
@@ -230,7 +233,7 @@ class PlaygroundScreen(Screen):
             if models and models != self.models:
                 self.models = models[:MAX_LANES]
                 self.app.playground_model = self.models[0]
-                self.run_worker(self.action_clear(), group="playground-lanes")
+                self.run_worker(self.action_clear(), group="playground-lanes", exit_on_error=False)
 
         self.app.push_screen(ModelsScreen(self.models, azure=self.app.active.profile.kind == "azure"), chosen)
 
@@ -247,20 +250,12 @@ class PlaygroundScreen(Screen):
     @work(thread=True, group="playground-system", exit_on_error=False)
     def prefill_system_prompt(self) -> None:
         """The system prompt most of the open dataset's examples use (read from a sample)."""
-        from core.evaluate.cases import most_common_system_prompt
+        from core.evaluate.cases import most_common_system_prompt, sample_examples
 
         path = self.app.current_dataset()
         if path is None or self.settings.system:
             return
-        ds = self.app.document(path)
-        n = len(ds)
-        step = max(1, n // 2000)
-        examples = []
-        for i in range(0, n, step):
-            try:
-                examples.append(orjson.loads(ds.raw(i)))
-            except orjson.JSONDecodeError:
-                continue
+        examples = sample_examples(self.app.document(path))
         system = most_common_system_prompt(examples)
         if system:
             self.app.call_from_thread(self._prefilled, system, path)
@@ -299,6 +294,7 @@ class PlaygroundScreen(Screen):
         if len(self.models) == 1 and base_of(self.models[0]):
             self.models = [base_of(self.models[0]), self.models[0]]
         self._asked = ""
+        self._replayed = case.params
         await self._set_lanes(gold=case.gold, gold_label=f"gold · {path.name} line {line}")
         for lane in self.lanes:
             lane.messages = list(case.prompt)
@@ -344,7 +340,7 @@ class PlaygroundScreen(Screen):
             if answer is not None:
                 self.save_example(*answer)
 
-        self.app.push_screen(SaveExampleScreen(lane.model, self.settings.system, list(lane.messages), target), chosen)
+        self.app.push_screen(SaveExampleScreen(lane.model, self.settings.system, list(lane.messages), target, self._replayed), chosen)
 
     def _focused_lane(self) -> Lane | None:
         focused = self.focused
@@ -374,10 +370,7 @@ def _figures(usage, first: float | None, started: float, ended: float) -> str:
 
 
 def _shown_content(message: dict) -> str:
-    content = message.get("content")
-    if isinstance(content, list):  # parts: show the text ones
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    shown = content or ""
+    shown = content_text(message.get("content"), " ")
     if message.get("tool_calls"):
         calls = ", ".join(c.get("function", {}).get("name", "?") for c in message["tool_calls"] if isinstance(c, dict))
         shown = f"{shown}\n→ calls {calls}".strip()

@@ -127,9 +127,3 @@ class Lane(Vertical):
         await self.transcript.query(".lane-hint").remove()
         await self.transcript.mount(turn)
         return turn
-
-    async def clear(self) -> None:
-        self.messages.clear()
-        self.show_figures("")
-        await self.transcript.remove_children()
-        self.transcript.anchor(False)
