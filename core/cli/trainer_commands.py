@@ -50,7 +50,7 @@ def run_trainer(args) -> int:
             "Point the SDK or a TuneDeck profile at it:\n"
             f"  export OPENAI_BASE_URL={server.base_url}\n"
             "  export OPENAI_API_KEY=sk-anything   # any non-empty key is accepted\n"
-            "Press Ctrl+C to stop.\n"
+            "Press Ctrl+C to stop (a job under way saves its state and continues at the next start).\n"
         )
         sys.stdout.flush()
 

@@ -1,5 +1,7 @@
-"""Chat examples to token ids and labels: the base model's chat template formats them, and only
-trained assistant turns carry loss (a turn with `weight: 0` and every other role are masked).
+"""Chat and preference examples to token ids and labels: the base model's chat template formats
+them, and only trained assistant turns carry loss (a turn with `weight: 0` and every other role
+are masked). A preference example becomes two rows, its input followed by the preferred output
+and by the non-preferred one, where only the output is labelled.
 
 Neither transformers nor TRL masks by a per-message weight, so the masking is done here: each
 trained assistant turn is found as a span of characters in the rendered conversation (what
@@ -83,6 +85,26 @@ def encode(tokenizer, example: dict, max_length: int) -> Encoded:
         inside = end > start and any(low <= start and end <= high for low, high in spans)
         labels.append(token if inside else IGNORE)
     return Encoded(ids[:max_length], labels[:max_length])
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A preference example: the same input with the preferred and the non-preferred output."""
+
+    preferred: Encoded
+    non_preferred: Encoded
+
+
+def encode_preference(tokenizer, example: dict, max_length: int) -> Pair:
+    """`{"input": {"messages", "tools"?}, "preferred_output": [...], "non_preferred_output": [...]}`
+    as two rows labelled on the output only (the input's own assistant turns are context)."""
+    given = example["input"]
+    context = [{**m, "weight": 0} if m.get("role") == "assistant" else m for m in given["messages"]]
+    rows = []
+    for key in ("preferred_output", "non_preferred_output"):
+        output = [{k: v for k, v in m.items() if k != "weight"} for m in example[key]]
+        rows.append(encode(tokenizer, {"messages": context + output, "tools": given.get("tools")}, max_length))
+    return Pair(*rows)
 
 
 def batch(encoded: list[Encoded], pad_id: int):

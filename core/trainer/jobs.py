@@ -1,4 +1,8 @@
-"""The trainer's /fine_tuning/jobs routes: checked as the emulator checks them, then trained for real."""
+"""The trainer's /fine_tuning/jobs routes: checked as the emulator checks them, then trained for real.
+
+Pause asks the job under way to save its state at the next step boundary: the job shows `pausing`
+until the training process has saved it, then `paused`. Resume queues it again; it continues from
+the saved step, so its metric events go on from there."""
 
 from __future__ import annotations
 
@@ -38,11 +42,11 @@ def validate(service: TrainerService, job_id: str) -> None:
             service.finish(record, "failed", {"code": plan.code, "message": plan.message, "param": plan.param})
         else:
             record["status"] = "queued"
-            record["resolved"] = {
-                "hyperparameters": {"batch_size": plan.batch_size, "learning_rate_multiplier": plan.learning_rate_multiplier,
-                                    "n_epochs": plan.n_epochs},
-                "trained_tokens": None,  # counted by training
-            }
+            values = {"batch_size": plan.batch_size, "learning_rate_multiplier": plan.learning_rate_multiplier,
+                      "n_epochs": plan.n_epochs}
+            if plan.method == "dpo":
+                values["beta"] = plan.beta
+            record["resolved"] = {"hyperparameters": values, "trained_tokens": None}  # tokens: counted by training
     if isinstance(plan, FileProblem):
         service.add_event(job_id, plan.message, level="error")
         return
@@ -65,8 +69,6 @@ async def create_job(request: web.Request) -> web.Response:
         served = ", ".join(sorted(service.models)) or "none"
         raise invalid(f"Model {model_name} is not available for fine-tuning on this trainer (it serves: {served}).",
                       "model", "model_not_available")
-    if method != "supervised":
-        raise invalid(f"The {method} method is not built in this trainer yet; use supervised.", "method.type", "unsupported_method")
     try:
         training._checked_hyperparameters(hyperparameters, method)
     except training.InvalidParameter as exc:
@@ -147,16 +149,40 @@ async def cancel_job(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+def _refuse(job: dict, status: str, wanted: str):
+    return invalid(f"Job {job['id']} is {status}; {wanted}.", "fine_tuning_job_id", "invalid_job_status")
+
+
 async def pause_job(request: web.Request) -> web.Response:
-    service = service_of(request)
-    with service.store.reading() as data:
+    service: TrainerService = service_of(request)
+    now = service.now()
+    with service.store.changing() as data:
         job = service.find_job(data, request.match_info["job_id"])
-    raise invalid(f"Job {job['id']} cannot be paused: pause and resume are not built in this trainer yet "
-                  "(cancel it, or let it finish).", "fine_tuning_job_id", "unsupported")
+        status = service.status(job)
+        if status != "running" or not service.runner.pause(job["id"]):
+            raise _refuse(job, status, "only a running job can be paused")
+        job["status"] = "pausing"  # until the training process has saved its state
+        job["pauses"].append({"at": time.time(), "step": job.get("step", 0), "resumed_at": None})
+        return json_response(service.job_object(job, now))
 
 
 async def resume_job(request: web.Request) -> web.Response:
-    return await pause_job(request)
+    service: TrainerService = service_of(request)
+    now = service.now()
+    with service.store.changing() as data:
+        job = service.find_job(data, request.match_info["job_id"])
+        status = service.status(job)
+        if status != "paused":
+            raise _refuse(job, status, "only a paused job can be resumed" + (" (it pauses at the end of the step under way)"
+                                                                              if status == "pausing" else ""))
+        job["status"] = "queued"  # until the training process has loaded the saved state
+        pause = job["pauses"][-1]
+        pause["resumed_at"] = time.time()
+        step = job.get("step", 0)
+        answer = service.job_object(job, now)
+    service.add_event(job["id"], f"Job resumed at step {step}")
+    service.runner.submit(job["id"])
+    return json_response(answer)
 
 
 async def list_events(request: web.Request) -> web.Response:

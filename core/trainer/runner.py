@@ -1,13 +1,19 @@
 """Jobs one at a time: a thread of the server that validates nothing, trains nothing itself, and
 hands each queued job to the training process, turning its messages into the job's record and
 events. The training process is started once (spawn) and started again if it dies, so a crash of
-training fails the one job with what happened and the server goes on."""
+training fails the one job with what happened and the server goes on.
+
+Cancel, pause and the server's own stop reach the training process through one shared integer it
+reads between steps. A paused job leaves the training process (the next queued job may run); a
+resumed one is queued again and continues from the state its pause saved. When the server stops,
+the job under way saves its state too and is queued again for the next start."""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import queue
+import shutil
 import threading
 import time
 from collections import deque
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 BASE_LEARNING_RATE = 1e-4  # learning_rate_multiplier x this is the AdamW rate of the LoRA adapter
 LORA_R, LORA_ALPHA = 8, 16
 READY_TIMEOUT = 600.0  # seconds the training process may take to import torch and friends
+STOP_TIMEOUT = 60.0  # seconds a stopping server waits for the job under way to save its state
 
 
 def examples_of(content: bytes) -> list[dict]:
@@ -56,7 +63,8 @@ class Runner:
         self._stopping = False
         self._process = None
         self._inbox = self._outbox = None
-        self._cancel = self._context.Event()
+        self._control = self._context.Value("i", worker.GO, lock=False)  # read by the training process between steps
+        self._stop_by = 0.0
         self._thread = threading.Thread(target=self._loop, name="tunedeck-trainer-jobs", daemon=True)
 
     # -- from the routes ----------------------------------------------------------------------
@@ -74,19 +82,35 @@ class Runner:
             if job_id in self._pending:
                 self._pending.remove(job_id)
             elif self._current == job_id:
-                self._cancel.set()  # the training process checks it before every step
+                self._control.value = worker.CANCEL  # the training process checks it before every step
+                return
+        self.forget_state(job_id)  # a paused job's saved state, if any
+
+    def pause(self, job_id: str) -> bool:
+        """Ask the job under way to save its state and leave at the next step boundary."""
+        with self._wake:
+            if self._current != job_id or self._control.value != worker.GO:
+                return False
+            self._control.value = worker.PAUSE
+            return True
+
+    def forget_state(self, job_id: str) -> None:
+        shutil.rmtree(self.service.job_dir(job_id) / worker.RESUME, ignore_errors=True)
 
     @property
     def busy(self) -> bool:
         return self._current is not None
 
     def stop(self) -> None:
+        """Stop taking jobs; the job under way saves its state (within a step) to go on at the next start."""
         with self._wake:
             self._stopping = True
-            self._cancel.set()
+            self._stop_by = time.monotonic() + STOP_TIMEOUT
+            if self._control.value == worker.GO:
+                self._control.value = worker.STOP
             self._wake.notify()
         if self._thread.is_alive():
-            self._thread.join(30)
+            self._thread.join(STOP_TIMEOUT + 5)
         self._end_process()
 
     # -- the jobs thread ----------------------------------------------------------------------
@@ -117,6 +141,7 @@ class Runner:
             job = dict(job)
         local = service.models[job["model"]]
         values = job["resolved"]["hyperparameters"]
+        saved = worker.saved_state(service.job_dir(job_id))
         validation = job.get("validation_file")
         faults, self.next_faults = self.next_faults, {}
         return {
@@ -128,6 +153,9 @@ class Runner:
             "n_epochs": values["n_epochs"],
             "batch_size": values["batch_size"],
             "learning_rate": values["learning_rate_multiplier"] * BASE_LEARNING_RATE,
+            "method": job["method"],
+            "beta": values.get("beta"),
+            "resume": str(saved[1]) if saved else None,
             "lora_r": LORA_R,
             "lora_alpha": LORA_ALPHA,
             "seed": job["seed"],
@@ -141,11 +169,13 @@ class Runner:
             return
         self._end_process()
         self._inbox, self._outbox = self._context.Queue(), self._context.Queue()
-        self._process = self._context.Process(target=worker.main, args=(self._inbox, self._outbox, self._cancel),
+        self._process = self._context.Process(target=worker.main, args=(self._inbox, self._outbox, self._control),
                                               name="tunedeck-training", daemon=True)
         self._process.start()
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
+            if self._stopping:
+                return
             try:
                 kind, _, _ = self._outbox.get(timeout=0.5)
             except queue.Empty:
@@ -174,23 +204,28 @@ class Runner:
         spec = self._spec(job_id)
         if spec is None:  # cancelled (or gone) while queued
             return
-        self._cancel.clear()
+        with self._wake:
+            if self._stopping:
+                return
+            self._control.value = worker.GO
         self._ensure_process()
         if self._stopping:
             return
         self._inbox.put(spec)
-        started = time.time()
+        process, started = self._process, time.time()
         while True:
             try:
                 batch = [self._outbox.get(timeout=0.5)]
             except queue.Empty:
-                if not self._process.is_alive():
-                    code = self._process.exitcode
+                if not process.is_alive():
+                    if self._stopping:  # ended by stop() after its wait: the next start recovers the job
+                        return
                     self._process = None
-                    self._fail(job_id, f"The training process exited unexpectedly (exit code {code}); the job's progress is lost.")
+                    self._fail(job_id, f"The training process exited unexpectedly (exit code {process.exitcode}); "
+                                       "the job's progress is lost.")
                     return
-                if self._stopping:
-                    return
+                if self._stopping and time.monotonic() > self._stop_by:
+                    return  # the job stays running: the next start resumes it from its last saved state
                 continue
             while len(batch) < 200:  # apply a burst of steps in one write
                 try:
@@ -198,12 +233,15 @@ class Runner:
                 except queue.Empty:
                     break
             if self._apply(job_id, batch, started):
+                with self.service.store.reading() as data:
+                    if "final" in data["jobs"][job_id]:
+                        self.forget_state(job_id)
                 return
 
     # -- what training said -------------------------------------------------------------------
 
     def _apply(self, job_id: str, messages: list[tuple], started: float) -> bool:
-        """Record `messages` of the job; True once the job has ended."""
+        """Record `messages` of the job; True once the job has left the training process."""
         service = self.service
         events: list[tuple] = []
         ended = False
@@ -211,20 +249,43 @@ class Runner:
             job = data["jobs"][job_id]
             for kind, _, payload in messages:
                 if kind == "started":
-                    job["status"] = "running"
+                    if "final" not in job:
+                        job["status"] = "running"
                     job["total_steps"] = payload["total_steps"]
-                    events.append(("info", f"Fine-tuning job started (on {payload['device']}, {payload['dtype']})", "message", None))
+                    job["run_from_step"] = payload["from_step"]
+                    on = f"(on {payload['device']}, {payload['dtype']})"
+                    events.append(("info", f"Training continues from step {payload['from_step']} {on}" if payload["from_step"]
+                                   else f"Fine-tuning job started {on}", "message", None))
                 elif kind == "step":
                     metrics = {k: v for k, v in payload.items() if k != "trained_tokens"}
-                    job["step"] = payload["step"]
-                    rate = (time.time() - started) / payload["step"]
+                    done = payload["step"] - job.get("run_from_step", 0)
+                    rate = (time.time() - started) / max(done, 1)
                     job["estimated_finish"] = time.time() + rate * (payload["total_steps"] - payload["step"])
-                    events.append(("info", step_message(metrics), "metrics", metrics))
+                    # After a crash the run goes on from its last epoch end: steps already logged are
+                    # trained again but not logged twice, so the log's steps only ever increase.
+                    if payload["step"] > job.get("step", 0):
+                        job["step"] = payload["step"]
+                        events.append(("info", step_message(metrics), "metrics", metrics))
                 elif kind == "checkpoint":
-                    kept = [c for c in job.get("checkpoints", []) if c["step"] in payload["kept"]]
+                    again = any(c["step"] == payload["step"] for c in job.get("checkpoints", []))
+                    kept = [c for c in job.get("checkpoints", []) if c["step"] in payload["kept"] and c["step"] != payload["step"]]
                     kept.append({"step": payload["step"], "created_at": time.time(), "metrics": payload["metrics"]})
                     job["checkpoints"] = kept
-                    events.append(("info", f"Checkpoint created at step {payload['step']}", "message", None))
+                    if not again:
+                        events.append(("info", f"Checkpoint created at step {payload['step']}", "message", None))
+                elif kind in ("paused", "stopped") and "final" in job:  # cancelled as it paused
+                    ended = True
+                elif kind == "paused":
+                    job["status"] = "paused"
+                    job["estimated_finish"] = None
+                    events.append(("info", f"Job paused at step {payload['step']}", "message", None))
+                    ended = True
+                elif kind == "stopped":
+                    job["status"] = "queued"  # the next start of the trainer takes it from the saved state
+                    job["estimated_finish"] = None
+                    events.append(("info", f"The trainer is stopping: training stopped at step {payload['step']} and its "
+                                   "state is saved; the job continues from there when the trainer starts again", "message", None))
+                    ended = True
                 elif kind == "succeeded" and "final" in job:  # cancelled just as it ended: cancelled it stays
                     ended = True
                 elif kind == "succeeded":
@@ -254,3 +315,4 @@ class Runner:
                 return
             service.finish(job, "failed", {"code": "training_failed", "message": message, "param": None})
         service.add_event(job_id, message, level="error")
+        self.forget_state(job_id)

@@ -2,8 +2,9 @@
 job's event log on disk, its folder of adapters, and the job object as the API shows it.
 
 A job's folder is `<state>/jobs/<job id>/`: `events.jsonl` (oldest first, appended by the one
-thread that runs jobs), `checkpoints/step-N/` (the adapters of the last three epochs) and `model/`
-(the final adapter). The job record in state.json holds status, step, checkpoints and the end.
+thread that runs jobs), `checkpoints/step-N/` (the adapters of the last three epochs), `model/`
+(the final adapter) and, while the job is unfinished, `resume/` (its last saved training state).
+The job record in state.json holds status, step, pauses, checkpoints and the end.
 """
 
 from __future__ import annotations

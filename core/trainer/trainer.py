@@ -11,7 +11,7 @@ from aiohttp import web
 from core.emulator import files
 from core.emulator.emulator import Emulator, serve as serve_until_stopped
 from core.emulator.server import make_app
-from core.trainer import chat, jobs, models
+from core.trainer import chat, jobs, models, worker
 from core.trainer.config import LocalModel
 from core.trainer.generate import Generator
 from core.trainer.runner import Runner
@@ -25,8 +25,11 @@ class Trainer(Emulator):
     """`Trainer(models, state_dir).start()`: an OpenAI-compatible fine-tuning server on loopback
     that trains LoRA adapters for real. State (files, jobs, adapters) lives in `state_dir`.
 
-    A job that was running when the trainer stopped is marked failed when it starts again
-    (resuming is not built); jobs still validating or queued are queued again.
+    `stop()` lets the job under way save its training state at the next step boundary; the next
+    start on the same `state_dir` continues it from there. A job that was running when the trainer
+    died without stopping continues from its last saved state (the end of its last epoch, or a
+    pause), or fails with `training_interrupted` when it had none; one that was pausing is paused at
+    that state. Paused jobs stay paused; jobs still validating or queued are validated or queued again.
     """
 
     def __init__(self, models: dict[str, LocalModel], state_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
@@ -67,20 +70,29 @@ class Trainer(Emulator):
 
     def _recover(self) -> None:
         service = self._service
-        again, lost = [], []
+        again, told = [], []
         with service.store.changing() as data:
             for job in sorted(data["jobs"].values(), key=lambda j: j["created_at"]):
-                if "final" in job or "status" not in job:
+                if "final" in job or job.get("status") in (None, "paused"):
                     continue
-                if job["status"] == "running":
-                    message = ("The trainer stopped while this job was running; its progress is lost "
-                               "(resuming after a restart is not built yet). Start the job again.")
-                    service.finish(job, "failed", {"code": "training_interrupted", "message": message, "param": None})
-                    lost.append((job["id"], message))
-                else:
-                    again.append(job)
-        for job_id, message in lost:
-            service.add_event(job_id, message, level="error")
+                if job["status"] in ("running", "pausing"):
+                    saved = worker.saved_state(service.job_dir(job["id"]))
+                    if saved is None:
+                        message = ("The trainer stopped while this job ran, before it had saved any training state; "
+                                   "start it again.")
+                        service.finish(job, "failed", {"code": "training_interrupted", "message": message, "param": None})
+                        told.append((job["id"], message, "error"))
+                        continue
+                    if job["status"] == "pausing":  # what the user asked for: paused, at the state saved last
+                        job["status"] = "paused"
+                        told.append((job["id"], f"Job paused at step {saved[0]} (the trainer stopped while it was pausing)", "warn"))
+                        continue
+                    told.append((job["id"], f"The trainer stopped while this job ran; it continues from step {saved[0]}, "
+                                 "its last saved state", "warn"))
+                    job["status"] = "queued"
+                again.append(job)
+        for job_id, message, level in told:
+            service.add_event(job_id, message, level=level)
         for job in again:
             if job["status"] == "queued":
                 self.runner.submit(job["id"])

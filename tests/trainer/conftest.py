@@ -30,17 +30,40 @@ def models_config(tiny_model, tmp_path_factory):
     return path
 
 
+class Restartable:
+    """The module's trainer, as the tests see it; `restart()` stops it and starts a new one on the
+    same state folder and port, as a restarted `tunedeck trainer` would be, so the SDK client
+    and the tests after it go on unchanged."""
+
+    def __init__(self, models: dict, state_dir):
+        self.models, self.state_dir = models, state_dir
+        self.current = self._make(port=0)
+        self.seen: list = []  # exchanges of the trainers stopped so far
+
+    def _make(self, port: int):
+        from core.trainer.trainer import Trainer
+
+        return Trainer(self.models, self.state_dir, port=port, threads=1, record=True).start()
+
+    def restart(self) -> None:
+        self.current.stop()
+        self.seen += self.current.exchanges
+        self.current = self._make(port=self.current.port)
+
+    def __getattr__(self, name):
+        return getattr(self.current, name)
+
+
 @pytest.fixture(scope="module")
 def trainer(models_config, tmp_path_factory):
     from core.trainer import config
-    from core.trainer.trainer import Trainer
 
     from tests.emulator import openapi_check
 
-    server = Trainer(config.load(models_config), tmp_path_factory.mktemp("trainer-state"), threads=1, record=True).start()
+    server = Restartable(config.load(models_config), tmp_path_factory.mktemp("trainer-state"))
     yield server
-    server.stop()
-    openapi_check.assert_conform(server.exchanges)  # every answer the tests saw, against the OpenAPI document
+    server.current.stop()
+    openapi_check.assert_conform(server.seen + server.exchanges)  # every answer the tests saw, against the OpenAPI document
 
 
 @pytest.fixture(scope="module")

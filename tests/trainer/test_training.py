@@ -1,6 +1,8 @@
 """The trainer end to end through the real openai SDK: a tiny model made here learns 12 examples,
-its checkpoints answer, a cancel stops training within a step, a crash fails the job and not the
-server, and `tunedeck watch` follows a job on it unchanged."""
+its checkpoints answer, a cancel stops training within a step, pause and resume continue from the
+saved step, a restarted trainer continues the job it was running, DPO makes the model prefer the
+preferred outputs, a crash fails the job and not the server, and `tunedeck watch` follows a job on
+it unchanged."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from core.evaluate.scores import score
 from tests.test_cli import OK, cli
 from tests.trainer.conftest import KEY, MODEL, wait_for
-from tests.trainer.tiny import CITIES, examples, jsonl
+from tests.trainer.tiny import CITIES, examples, jsonl, preferences
 
 LEARNED = 0.6  # the last step's train loss must be below 60% of the first step's
 FAST = {"n_epochs": 10, "batch_size": 4, "learning_rate_multiplier": 100}  # rate 1e-2: a random tiny model needs it
@@ -24,18 +26,23 @@ def upload(sdk, rows) -> str:
     return sdk.files.create(file=("data.jsonl", io.BytesIO(jsonl(rows))), purpose="fine-tune").id
 
 
-def create(sdk, training: str, validation: str | None = None, **hyperparameters) -> str:
+def create(sdk, training: str, validation: str | None = None, kind: str = "supervised", **hyperparameters) -> str:
     extra = {"validation_file": validation} if validation else {}
-    method = {"type": "supervised", "supervised": {"hyperparameters": {**FAST, **hyperparameters}}}
+    method = {"type": kind, kind: {"hyperparameters": {**FAST, **hyperparameters}}}
     return sdk.fine_tuning.jobs.create(model=MODEL, training_file=training, suffix="geo", seed=7, method=method, **extra).id
 
 
 def finished(sdk, job_id: str, timeout: float = 60):
-    return wait_for(lambda: (job := sdk.fine_tuning.jobs.retrieve(job_id)).status in TERMINAL and job, timeout, f"{job_id} to end")
+    return wait_for(lambda: (job := sdk.fine_tuning.jobs.retrieve(job_id)).status in TERMINAL and job, timeout, f"{job_id} to end",
+                    every=0.2)  # fewer requests: each is checked against the OpenAPI document at the end
 
 
 def events(sdk, job_id: str) -> list:
     return list(sdk.fine_tuning.jobs.list_events(job_id, limit=1000))[::-1]  # oldest first
+
+
+def metric_steps(sdk, job_id: str) -> list[int]:
+    return [e.data["step"] for e in events(sdk, job_id) if e.type == "metrics"]
 
 
 def ask(sdk, model: str, country: str, **options) -> str:
@@ -156,3 +163,131 @@ def test_tunedeck_watch_follows_a_job_on_the_trainer_unchanged(tmp_path, sdk, tr
     statuses = [line["status"] for line in lines if line["type"] == "status"]
     assert statuses[-1] == "succeeded" and "running" in statuses, statuses
     assert [line["step"] for line in lines if line["type"] == "metric"] == list(range(1, 10))
+
+
+def test_pause_saves_the_state_and_resume_continues_from_the_paused_step(sdk, trainer):
+    import openai
+
+    trainer.inject(step_delay=0.2)
+    job_id = create(sdk, upload(sdk, examples()), n_epochs=3)
+    wait_for(lambda: len(metric_steps(sdk, job_id)) >= 2, 60, "two steps", every=0.1)
+    assert sdk.fine_tuning.jobs.pause(job_id).status in ("pausing", "paused")
+    with pytest.raises(openai.BadRequestError, match="only a running job can be paused"):
+        sdk.fine_tuning.jobs.pause(job_id)
+    wait_for(lambda: sdk.fine_tuning.jobs.retrieve(job_id).status == "paused", 10, "the pause", every=0.1)
+    at_pause = metric_steps(sdk, job_id)
+    assert f"Job paused at step {at_pause[-1]}" in [e.message for e in events(sdk, job_id)]
+    time.sleep(0.6)
+    assert metric_steps(sdk, job_id) == at_pause and sdk.fine_tuning.jobs.retrieve(job_id).status == "paused"
+
+    assert sdk.fine_tuning.jobs.resume(job_id).status in ("queued", "running")
+    job = finished(sdk, job_id)
+    assert job.status == "succeeded", job.error
+    assert metric_steps(sdk, job_id) == list(range(1, 10))  # on from the paused step: none twice, none missing
+    messages = [e.message for e in events(sdk, job_id)]
+    assert f"Training continues from step {at_pause[-1]} (on cpu, float32)" in messages
+    assert [c.step_number for c in sdk.fine_tuning.jobs.checkpoints.list(job_id)] == [9, 6, 3]
+    with pytest.raises(openai.BadRequestError, match="only a paused job can be resumed"):
+        sdk.fine_tuning.jobs.resume(job_id)
+
+
+def test_a_restarted_trainer_continues_the_job_it_was_running(sdk, trainer):
+    trainer.inject(step_delay=0.3)
+    job_id = create(sdk, upload(sdk, examples()), n_epochs=2)
+    wait_for(lambda: len(metric_steps(sdk, job_id)) >= 2, 60, "two steps", every=0.1)
+    trainer.restart()  # the old trainer saves the job's state at the next step boundary
+    job = finished(sdk, job_id)
+    assert job.status == "succeeded", job.error
+    assert metric_steps(sdk, job_id) == list(range(1, 7))
+    messages = [e.message for e in events(sdk, job_id)]
+    stopped = next(m for m in messages if m.startswith("The trainer is stopping: training stopped at step"))
+    step = int(stopped.split()[8].rstrip(","))
+    assert 2 <= step < 6, stopped
+    assert f"Training continues from step {step} (on cpu, float32)" in messages
+
+
+def _running_job(job_id: str, step: int) -> dict:
+    """A job record as a trainer that died mid-run leaves it."""
+    return {"id": job_id, "created_at": time.time(), "model": MODEL, "org": "tunedeck", "organization_id": "org-x",
+            "training_file": "file-x", "validation_file": None, "method": "supervised", "hyperparameters": {},
+            "seed": 1, "suffix": None, "metadata": None, "integrations": None, "speed": 1.0, "status": "running",
+            "step": step, "checkpoints": [], "pauses": [], "cancelled_at": None, "result_file": None,
+            "resolved": {"hyperparameters": {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 1.0},
+                         "trained_tokens": None}}
+
+
+def test_after_a_crash_a_job_goes_on_from_its_last_saved_state_or_fails_if_it_had_none(tmp_path, models_config):
+    from core.trainer import config, worker
+    from core.trainer.trainer import Trainer
+
+    models = config.load(models_config)
+    dead = Trainer(models, tmp_path)  # never started: its store is the state folder a killed trainer left
+    with dead.service.store.changing() as data:
+        data["jobs"]["ftjob-saved"] = _running_job("ftjob-saved", step=5)  # died at step 5, its last epoch ended at 3
+        data["jobs"]["ftjob-lost"] = _running_job("ftjob-lost", step=2)  # died before its first epoch ended
+    saved = dead.service.job_dir("ftjob-saved") / worker.RESUME
+    saved.mkdir(parents=True)
+    (saved / "step-3.pt").write_bytes(b"state")
+    (saved / worker.POINTER).write_text('{"step": 3, "file": "step-3.pt"}')
+
+    again = Trainer(models, tmp_path)
+    again._recover()  # what start() does first; the jobs thread is not started, so nothing trains here
+    with again.service.store.reading() as data:
+        lost = again.service.job_object(data["jobs"]["ftjob-lost"], time.time())
+        going_on = again.service.job_object(data["jobs"]["ftjob-saved"], time.time())
+    assert lost["status"] == "failed" and lost["error"]["code"] == "training_interrupted"
+    assert "stopped while this job ran" in lost["error"]["message"] and "start it again" in lost["error"]["message"]
+    assert going_on["status"] == "queued" and list(again.runner._pending) == ["ftjob-saved"]
+    assert [e["message"] for e in again.service.events("ftjob-saved")] == [
+        "The trainer stopped while this job ran; it continues from step 3, its last saved state"]
+
+    # The run goes on from step 3: steps 4 and 5 are trained again but not logged twice.
+    step = lambda n: ("step", "ftjob-saved", {"step": n, "total_steps": 9, "train_loss": 1.0, "train_mean_token_accuracy": 0.5,
+                                              "trained_tokens": 10 * n})  # fmt: skip
+    started = ("started", "ftjob-saved", {"total_steps": 9, "device": "cpu", "dtype": "float32", "from_step": 3})
+    again.runner._apply("ftjob-saved", [started, step(4), step(5), step(6)], time.time())
+    logged = again.service.events("ftjob-saved")
+    assert [e["data"]["step"] for e in logged if e["type"] == "metrics"] == [6]
+    assert logged[1]["message"] == "Training continues from step 3 (on cpu, float32)"
+
+
+def test_dpo_makes_the_model_prefer_the_preferred_outputs(sdk, trainer):
+    job_id = create(sdk, upload(sdk, preferences()), upload(sdk, preferences()[:3]), kind="dpo", beta=0.5, n_epochs=6)
+    job = finished(sdk, job_id)
+    assert job.status == "succeeded", job.error
+    assert job.method.type == "dpo" and job.method.dpo.hyperparameters.beta == 0.5
+    metrics = [e.data for e in events(sdk, job_id) if e.type == "metrics"]
+    assert [m["step"] for m in metrics] == list(range(1, 19))
+    assert abs(metrics[0]["train_loss"] - 0.6931) < 0.01  # ln 2: at the start the adapter is a no-op
+    assert metrics[-1]["train_loss"] < LEARNED * metrics[0]["train_loss"], [m["train_loss"] for m in metrics]
+    assert metrics[-1]["full_valid_loss"] < LEARNED * 0.6931
+    assert [c.step_number for c in sdk.fine_tuning.jobs.checkpoints.list(job_id)] == [18, 15, 12]
+
+    tuned, base = _margins(trainer.service.job_dir(job_id) / "model", trainer.service.models[MODEL])
+    assert all(t > b for t, b in zip(tuned, base)), (tuned, base)  # log p(preferred) - log p(non-preferred) grew...
+    assert sum(tuned) / len(tuned) > sum(base) / len(base) + 5  # ...by more than 5 nats on average
+    print(f"\nDPO: loss {metrics[0]['train_loss']} -> {metrics[-1]['train_loss']}, "
+          f"mean margin {sum(base) / len(base):.1f} -> {sum(tuned) / len(tuned):.1f} nats")
+    assert isinstance(ask(sdk, job.fine_tuned_model, CITIES[4][0]), str)  # the DPO adapter answers chat
+
+
+def _margins(adapter, local) -> tuple[list[float], list[float]]:
+    """log p(preferred) - log p(non-preferred) of each example, with the adapter and without it."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.trainer import data as encoding
+    from core.trainer.worker import _Preference
+
+    tokenizer = AutoTokenizer.from_pretrained(local.path)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(local.path), adapter).eval()
+    pairs = [encoding.encode_preference(tokenizer, example, local.max_length) for example in preferences()]
+    rows = [p.preferred for p in pairs] + [p.non_preferred for p in pairs]
+    scorer = _Preference(model, tokenizer.pad_token_id, "cpu", beta=0.5)
+    with torch.no_grad():
+        tuned = scorer._log_probs(rows)[0]
+        with model.disable_adapter():
+            base = scorer._log_probs(rows)[0]
+    n = len(pairs)
+    return (tuned[:n] - tuned[n:]).tolist(), (base[:n] - base[n:]).tolist()

@@ -37,6 +37,22 @@ def examples() -> list[dict]:
     return rows
 
 
+REFUSAL = "I do not know."
+
+
+def preferences() -> list[dict]:
+    """12 preference examples: the capital preferred over a refusal."""
+    return [
+        {
+            "input": {"messages": [{"role": "system", "content": "You answer geography questions."},
+                                   {"role": "user", "content": f"What is the capital of {country}?"}]},
+            "preferred_output": [{"role": "assistant", "content": f"The capital of {country} is {city}."}],
+            "non_preferred_output": [{"role": "assistant", "content": REFUSAL}],
+        }
+        for country, city in CITIES
+    ]  # fmt: skip
+
+
 def jsonl(rows: list[dict]) -> bytes:
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
 
