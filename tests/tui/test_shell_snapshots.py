@@ -22,9 +22,18 @@ def in_repo(monkeypatch):
 
 
 async def _scanned(pilot) -> None:
+    """Every file's row filled in, and the table redrawn with its final column widths (on a busy
+    machine the last rows' messages can still be queued when the scan's worker has ended)."""
+    from textual.widgets import DataTable
+
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    for _ in range(200):
+        tables = pilot.app.screen.query(DataTable)
+        if tables and not any(str(cell).strip() == "…" for row in range(tables.first().row_count) for cell in tables.first().get_row_at(row)):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)  # a few frames: the screen is painted with the final widths (a modal shows what was last painted)
 
 
 def test_folder_view(snap_compare, in_repo):

@@ -40,6 +40,9 @@ class FileChecked(Message):
     problem: str | None = None
 
 
+FORMAT_WIDTH = len("preference")  # the longest format name: empty, chat, preference, mixed, unknown
+
+
 class FolderScreen(Screen):
     BINDINGS = [
         # priority: the table's own (hidden) enter binding would otherwise hide this one
@@ -76,7 +79,10 @@ class FolderScreen(Screen):
             + ("" if found else " (open a file with: tunedeck PATH.jsonl)")
         )
         for path in found:
-            table.add_row(Text(path.name), human_size(path.stat().st_size), "…", "…", "…", "…", key=str(path))
+            # The format placeholder is as wide as the widest format, so the column does not widen
+            # when the answer comes: Textual's cell cache does not key on width, and a cell drawn
+            # between the update and the new width would stay cut ("prefer").
+            table.add_row(Text(path.name), human_size(path.stat().st_size), "…", "…".ljust(FORMAT_WIDTH), "…", "…", key=str(path))
         if found:
             self.check(found)
 
