@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from core.dataset import open_dataset, validate
+from core.dataset import open_dataset, rules, validate
 from core.dataset.base_models import lookup
 from core.dataset.rules import CODES, check_value
 from core.dataset.tokens import Counter
@@ -30,6 +30,7 @@ CASES = [
     (chat(SYSTEM, "hi", ASSISTANT), "message-not-object", "messages[1]"),
     (chat(SYSTEM, {"content": "x"}, ASSISTANT), "missing-role", "messages[1].role"),
     (chat({"role": "developer", "content": "x"}, USER, ASSISTANT), "unknown-role", "messages[0].role"),
+    (chat(SYSTEM, {"role": ["user"], "content": "x"}, ASSISTANT), "unknown-role", "messages[1].role"),  # did not hash: raised
     (chat(SYSTEM, {"role": "user"}, ASSISTANT), "missing-content", "messages[1].content"),
     (chat(SYSTEM, {"role": "user", "content": []}, ASSISTANT), "missing-content", "messages[1].content"),
     (chat(SYSTEM, {"role": "user", "content": 5}, ASSISTANT), "content-invalid", "messages[1].content"),
@@ -197,3 +198,43 @@ def test_token_numbers_agree_with_the_general_counter(name):
         assert (checked.system_tokens, checked.user_tokens, checked.assistant_tokens) == (by_role["system"], by_role["user"], by_role["assistant"])
         tools = counter.definitions(value.get("tools")) + counter.definitions(value.get("functions"))
         assert checked.tokens == counter.messages(messages) + tools
+
+
+# The plain shape {"messages": [{"role", "content"}, ...]} in every sequence of roles that has
+# findings, plus a long one: `rules._check_plain` takes all of these.
+PLAIN = [
+    chat(SYSTEM, USER, ASSISTANT),
+    chat(USER, ASSISTANT),
+    chat(SYSTEM, ASSISTANT),
+    chat(SYSTEM, USER),
+    chat(ASSISTANT),
+    chat(SYSTEM),
+    chat(SYSTEM, USER, ASSISTANT, USER),
+    chat({"role": "system", "content": "Other."}, SYSTEM, USER, ASSISTANT, USER, {"role": "assistant", "content": "東京 😀 déjà vu"}),
+    chat(SYSTEM, USER, {"role": "assistant", "content": "word " * 20_000}),  # too long for gpt-3.5
+]
+
+
+def _examples():
+    yield from PLAIN
+    yield from (example for example, _, _ in CASES)
+    yield from VALID
+    for name in ("travel.jsonl", "tools.jsonl", "broken.jsonl", "preferences.jsonl"):
+        for line in (DATA / name).read_bytes().splitlines():
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+
+
+@pytest.mark.parametrize("model_name", ["gpt-4o-mini-2024-07-18", "gpt-3.5-turbo-0613"])  # o200k and cl100k
+def test_the_plain_shortcut_gives_what_the_general_checker_gives(monkeypatch, model_name):
+    model = lookup(model_name)
+    examples = list(_examples())
+    assert all(rules._check_plain(e, Counter(model.encoding), model) is not None for e in PLAIN)
+    shortcut = [check_value(e, Counter(model.encoding), model) for e in examples]
+    monkeypatch.setattr(rules, "_check_plain", lambda value, counter, model: None)
+    general = [check_value(e, Counter(model.encoding), model) for e in examples]
+    assert shortcut == general
+    long = general[len(PLAIN) - 1].problems or []
+    assert [p[0] for p in long][-1:] == (["too-many-tokens"] if model.token_limit < 20_000 else [])

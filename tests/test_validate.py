@@ -1,11 +1,14 @@
 """Whole-file validation: progress, cancel, worker processes, and re-checking only edited lines."""
 
+import random
 import threading
 
 import orjson
 import pytest
 
-from core.dataset import Cancelled, Validator, open_dataset, rules, validate
+from core.dataset import Cancelled, Validator, open_dataset, rules, tokens, validate
+from core.dataset.base_models import lookup
+from tests.conftest import DATA
 import importlib
 
 validate_module = importlib.import_module("core.dataset.validate")  # the package exports a function of the same name
@@ -72,3 +75,29 @@ def test_an_edit_rechecks_only_that_record(tmp_path, monkeypatch):
     ds.insert(0, {"messages": []})
     third = validator.run()
     assert [(f.code, f.line) for f in third.findings if f.code == "empty-messages"] == [("empty-messages", 1)]
+
+
+def test_bulk_counts_are_those_of_each_record_counted_alone_without_caches(tmp_path, monkeypatch):
+    """The bulk path remembers counts (roles, system prompts, words of one-line texts): none of
+    it may change a number or a finding."""
+    rng = random.Random(3)
+    words = "the a to of Kyoto café 東京 😀 don't U.S.A. 3.14 x=1; (paren) CamelCase Hello, world!".split()
+    raws = [line for line in write(tmp_path, 400).read_bytes().splitlines() if line]
+    for i in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 80)))
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Question {i}: {text}"}, {"role": "assistant", "content": text + rng.choice(["", "\n\nMore.", " "])}]
+        raws.append(orjson.dumps({"messages": messages}))
+    for name in ("travel.jsonl", "tools.jsonl", "broken.jsonl", "preferences.jsonl"):
+        raws += [line for line in (DATA / name).read_bytes().splitlines() if line]
+    model = lookup(None)
+    bulk = validate_module.check_records(raws, model)
+    monkeypatch.setattr(tokens.Counter, "once", lambda self, value: len(self.encode(value)))
+    monkeypatch.setattr(tokens.Counter, "count", lambda self, text: len(self.encode(text)))
+    monkeypatch.setattr(rules, "_plain_overhead", lambda name: {role: 3 + tokens.count_text(role, name) for role in ("system", "user", "assistant")})
+    alone = validate_module.Columns()
+    for raw in raws:
+        alone.add(rules.check_line(raw, tokens.Counter(model.encoding), model))
+    for name in validate_module.Columns.NUMBERS:
+        assert list(getattr(bulk, name)) == list(getattr(alone, name)), name
+    assert bulk.problems == alone.problems
+    assert sum(alone.tokens) > 0 and alone.problems

@@ -208,6 +208,10 @@ def check_value(value, counter: Counter, model: BaseModel) -> Checked:
     if not isinstance(value, dict):
         kind = type(value).__name__.replace("dict", "object").replace("list", "array")
         return Checked(problems=[("not-an-object", "", f"the line is a JSON {kind}, not an object", None)])
+    if len(value) == 1:
+        plain = _check_plain(value, counter, model)
+        if plain is not None:
+            return plain
     problems: list[Problem] = []
     result = Checked(problems=problems)
     if "messages" in value:
@@ -228,20 +232,89 @@ def check_value(value, counter: Counter, model: BaseModel) -> Checked:
                 'wrap the conversation as {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}',
             )
         )
-    if result.kind != UNKNOWN:
-        result.duplicate_key = digest(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
-        if result.tokens > model.token_limit:
-            problems.append(
-                (
-                    "too-many-tokens",
-                    "",
-                    f"{result.tokens:,} tokens; {model.name} trains on at most {model.token_limit:,} per example",
-                    "shorten the example or split the conversation",
-                )
-            )
     if not problems:
         result.problems = None
+    if result.kind != UNKNOWN:
+        result.duplicate_key = digest(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+        _check_length(result, model)
     return result
+
+
+def _check_plain(value: dict, counter: Counter, model: BaseModel) -> Checked | None:
+    """`check_value` for the plain shape most records of a real file have; None for any other.
+
+    {"messages": [{"role": "system|user|assistant", "content": "text"}, ...]} can only have
+    problems with its sequence of roles (and its length), so it skips the general checker and
+    its per-message work. Anything else, down to an extra key or a "<|" in a text, takes the
+    general path; tests/test_rules.py holds the two to the same results.
+    """
+    messages = value.get("messages")
+    if type(messages) is not list or not messages:
+        return None
+    overhead = _plain_overhead(counter.encoding_name)
+    roles: list[str] = []
+    tokens = TOKENS_REPLY_PRIMING
+    system_tokens = user_tokens = assistant_tokens = system_key = 0
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        content = message.get("content")
+        role = message.get("role")
+        if type(content) is not str or not content or type(role) is not str or "<|" in content:
+            return None
+        n = overhead.get(role)
+        if n is None:  # not system, user or assistant
+            return None
+        roles.append(role)
+        if role == "system":
+            n += counter.once(content)  # a file repeats a few system prompts on every line
+            system_tokens += n
+            if not system_key:
+                system_key = _system_key(content)
+        else:
+            n += counter.count(content)
+            if role == "user":
+                user_tokens += n
+            else:
+                assistant_tokens += n
+        tokens += n
+    problems: list[Problem] = []
+    _check_roles(messages, roles, problems, weighted=False)  # no message here has a weight
+    result = Checked(
+        kind=CHAT,
+        problems=problems or None,
+        tokens=tokens,
+        messages=len(messages),
+        system_tokens=system_tokens,
+        user_tokens=user_tokens,
+        assistant_tokens=assistant_tokens,
+        duplicate_key=digest(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)),
+        system_key=system_key,
+    )
+    _check_length(result, model)
+    return result
+
+
+@lru_cache(maxsize=None)
+def _plain_overhead(encoding_name: str) -> dict[str, int]:
+    """Tokens a plain message costs besides its content, by role: the overhead and the role."""
+    counter = Counter(encoding_name)
+    return {role: TOKENS_PER_MESSAGE + counter.once(role) for role in _PLAIN_ROLES}
+
+
+def _check_length(result: Checked, model: BaseModel) -> None:
+    """The last check of an example, once all its tokens are counted."""
+    if result.tokens > model.token_limit:
+        result.problems = (result.problems or []) + [_too_long(result.tokens, model)]
+
+
+def _too_long(tokens: int, model: BaseModel) -> Problem:
+    return (
+        "too-many-tokens",
+        "",
+        f"{tokens:,} tokens; {model.name} trains on at most {model.token_limit:,} per example",
+        "shorten the example or split the conversation",
+    )
 
 
 def _check_chat(value: dict, counter: Counter, model: BaseModel, problems: list[Problem], result: Checked) -> None:
@@ -256,13 +329,21 @@ def _check_chat(value: dict, counter: Counter, model: BaseModel, problems: list[
         problems.append(("empty-messages", "messages", "`messages` must be a non-empty list", None))
         return
     _check_messages(messages, "messages", counter, model, problems, result)
-    roles = [m.get("role") for m in messages if isinstance(m, dict)]
+    _check_roles(messages, [m.get("role") for m in messages if isinstance(m, dict)], problems)
+
+
+def _check_roles(messages: list, roles: list, problems: list[Problem], weighted: bool = True) -> None:
+    """The checks on a chat example's sequence of roles (`roles`: those of its object messages).
+
+    `weighted=False` says no message has a `weight`, so they need not be looked at.
+    """
     if "assistant" not in roles:
         problems.append(("no-assistant-message", "messages", "no assistant message: there is nothing to learn", None))
     else:
-        weights = [m.get("weight", 1) for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
-        if weights and all(w == 0 for w in weights):
-            problems.append(("no-trained-message", "messages", "every assistant message has weight 0: nothing is trained", None))
+        if weighted:
+            weights = [m.get("weight", 1) for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
+            if weights and all(w == 0 for w in weights):
+                problems.append(("no-trained-message", "messages", "every assistant message has weight 0: nothing is trained", None))
         if roles and roles[-1] != "assistant":
             problems.append(
                 (
@@ -285,7 +366,6 @@ def _check_messages(
     call_ids: set[str] = set()
     images = 0
     first_system = True
-    encode = counter.encode
     for i, message in enumerate(messages):
         # The common shape, {"role": "system|user|assistant", "content": "non-empty text"}, has
         # nothing to check but special tokens; count it without the general path below, which
@@ -293,7 +373,7 @@ def _check_messages(
         if type(message) is dict and len(message) == 2:
             content = message.get("content")
             role = message.get("role")
-            if type(content) is str and content and role in _PLAIN_ROLES and "<|" not in content:
+            if type(content) is str and content and type(role) is str and role in _PLAIN_ROLES and "<|" not in content:
                 result.messages += 1
                 if role == "system":
                     tokens = TOKENS_PER_MESSAGE + counter.once(role) + counter.once(content)
@@ -302,7 +382,7 @@ def _check_messages(
                         first_system = False
                         result.system_key = _system_key(content)
                 else:
-                    tokens = TOKENS_PER_MESSAGE + counter.once(role) + len(encode(content))
+                    tokens = TOKENS_PER_MESSAGE + counter.once(role) + counter.count(content)
                     if role == "user":
                         result.user_tokens += tokens
                     else:
@@ -318,7 +398,7 @@ def _check_messages(
         if role is None:
             problems.append(("missing-role", f"{path}.role", "the message has no role", None))
             continue
-        if role not in _MESSAGE_KEYS:
+        if type(role) is not str or role not in _MESSAGE_KEYS:  # a list or an object would not hash
             fix = "use the system role" if role == "developer" else f"use one of {', '.join(ROLES)}"
             problems.append(("unknown-role", f"{path}.role", f"role {role!r} is not accepted for fine-tuning", fix))
             continue

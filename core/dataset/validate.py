@@ -86,6 +86,21 @@ class Columns:
         self.duplicate_key.append(checked.duplicate_key)
         self.system_key.append(checked.system_key)
 
+    def add_all(self, checked: list[Checked]) -> None:
+        """`add` each of `checked`, a column at a time (eight method calls a record, saved)."""
+        base = len(self.kind)
+        for k, one in enumerate(checked):
+            if one.problems:
+                self.problems[base + k] = one.problems
+        self.kind.extend([one.kind for one in checked])
+        self.tokens.extend([one.tokens for one in checked])
+        self.messages.extend([one.messages for one in checked])
+        self.system_tokens.extend([one.system_tokens for one in checked])
+        self.user_tokens.extend([one.user_tokens for one in checked])
+        self.assistant_tokens.extend([one.assistant_tokens for one in checked])
+        self.duplicate_key.extend([one.duplicate_key for one in checked])
+        self.system_key.extend([one.system_key for one in checked])
+
     def set(self, at: int, checked: Checked) -> None:
         """Fill blank record `at` with one record's results."""
         for name, numbers in self.numbers():
@@ -129,15 +144,15 @@ class Columns:
 def check_records(raws: Iterable[bytes], model: BaseModel) -> Columns:
     """Check records one after another in this process."""
     counter = Counter(model.encoding)
-    columns = Columns()
     enabled = gc.isenabled()
     gc.disable()  # nothing here makes cycles; collecting during a bulk load is pure cost
     try:
-        for raw in raws:
-            columns.add(rules.check_line(raw, counter, model))
+        checked = [rules.check_line(raw, counter, model) for raw in raws]
     finally:
         if enabled:
             gc.enable()
+    columns = Columns()
+    columns.add_all(checked)
     return columns
 
 
