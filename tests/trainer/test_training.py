@@ -226,9 +226,8 @@ def test_after_a_crash_a_job_goes_on_from_its_last_saved_state_or_fails_if_it_ha
         data["jobs"]["ftjob-saved"] = _running_job("ftjob-saved", step=5)  # died at step 5, its last epoch ended at 3
         data["jobs"]["ftjob-lost"] = _running_job("ftjob-lost", step=2)  # died before its first epoch ended
     saved = dead.service.job_dir("ftjob-saved") / worker.RESUME
-    saved.mkdir(parents=True)
-    (saved / "step-3.pt").write_bytes(b"state")
-    (saved / worker.POINTER).write_text('{"step": 3, "file": "step-3.pt"}')
+    (saved / "checkpoint-3").mkdir(parents=True)  # Trainer's checkpoint folder (its content is not read here)
+    (saved / worker.POINTER).write_text('{"step": 3, "file": "checkpoint-3"}')
 
     again = Trainer(models, tmp_path)
     again._recover()  # what start() does first; the jobs thread is not started, so nothing trains here
@@ -283,11 +282,51 @@ def _margins(adapter, local) -> tuple[list[float], list[float]]:
     tokenizer = AutoTokenizer.from_pretrained(local.path)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(local.path), adapter).eval()
     pairs = [encoding.encode_preference(tokenizer, example, local.max_length) for example in preferences()]
-    rows = [p.preferred for p in pairs] + [p.non_preferred for p in pairs]
-    scorer = _Preference(model, tokenizer.pad_token_id, "cpu", beta=0.5)
+    scorer = _Preference(tokenizer.pad_token_id, beta=0.5)
+    rows = scorer._rows(pairs)
     with torch.no_grad():
-        tuned = scorer._log_probs(rows)[0]
+        tuned = scorer._log_probs(model, rows)[0]
         with model.disable_adapter():
-            base = scorer._log_probs(rows)[0]
+            base = scorer._log_probs(model, rows)[0]
     n = len(pairs)
     return (tuned[:n] - tuned[n:]).tolist(), (base[:n] - base[n:]).tolist()
+
+
+@pytest.mark.parametrize("method", ["supervised", "dpo"])
+def test_a_paused_and_resumed_run_gives_the_same_result_as_an_uninterrupted_one(tmp_path, tiny_model, method):
+    """In the test's own process, without the server: Trainer's checkpoint restores the adapter,
+    optimizer, scheduler and RNG states and skips the batches already trained, so the result CSV
+    (every step's losses and accuracies) is the same to the last digit."""
+    from core.trainer import worker
+
+    class Control:
+        value = worker.GO
+
+    def run(out, pause_at=None):
+        control, sent = Control(), []
+
+        def send(kind, payload):
+            sent.append((kind, payload))
+            if kind == "step" and payload["step"] == pause_at:
+                control.value = worker.PAUSE
+
+        rows = preferences() if method == "dpo" else examples()
+        spec = {"job_id": "j", "model_path": str(tiny_model), "max_length": 256, "examples": rows, "valid_examples": rows[:3],
+                "n_epochs": 3, "batch_size": 4, "learning_rate": 1e-2, "method": method, "beta": 0.5, "resume": None,
+                "lora_r": 8, "lora_alpha": 16, "seed": 7, "out_dir": str(out), "threads": None, "faults": {}}  # fmt: skip
+        worker.run(spec, send, control)
+        if pause_at:
+            assert sent[-1] == ("paused", {"step": pause_at})
+            step, saved = worker.saved_state(out)
+            assert step == pause_at
+            control.value = worker.GO
+            worker.run({**spec, "resume": str(saved)}, send, control)
+            assert ("started", {"total_steps": 9, "device": "cpu", "dtype": "float32", "from_step": pause_at}) in sent
+        assert [p["step"] for kind, p in sent if kind == "step"] == list(range(1, 10))
+        assert [p["step"] for kind, p in sent if kind == "checkpoint"] == [3, 6, 9]
+        assert sent[-1][0] == "succeeded" and not (out / worker.RESUME).exists()
+        return sent[-1][1]
+
+    whole = run(tmp_path / "whole")
+    for pause_at in (2, 3):  # mid-epoch, and at an epoch's end
+        assert run(tmp_path / f"paused-{pause_at}", pause_at) == whole
