@@ -67,6 +67,13 @@ def base_of(model: str) -> str | None:
     return parts[1] if model.startswith("ft:") and len(parts) > 1 and parts[1] else None
 
 
+def unlisted(name: str) -> BaseModel:
+    """A model this table does not know — a self-hosted trainer's or another compatible server's:
+    tokens counted with o200k_base; its token limit, price and DPO support are the server's to
+    enforce (the limit here is the largest the service knows, so nothing is flagged wrongly)."""
+    return BaseModel(name, 65_536, "o200k_base", 0.0, dpo=True)
+
+
 class UnknownModel(ValueError):
     pass
 

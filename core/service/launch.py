@@ -20,7 +20,7 @@ from openai.types.fine_tuning import FineTuningJob
 
 from core.dataset import DatasetError, open_dataset, validate
 from core.dataset import stats as statistics
-from core.dataset.base_models import UnknownModel, lookup
+from core.dataset.base_models import UnknownModel, lookup, unlisted
 from core.service import files, jobs
 from core.service.client import Connection
 from core.service.files import ProgressCallback
@@ -73,6 +73,7 @@ class LaunchPlan:
     cost_usd: float
     notes: list[str] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)  # dataset path, hash and split, for local state
+    priced: bool = True  # False for a model TuneDeck's price table does not know
 
     def confirmation(self) -> str:
         r = self.request
@@ -95,8 +96,8 @@ class LaunchPlan:
             f"  suffix      {r.suffix or '(none)'}",
             f"  seed        {r.seed if r.seed is not None else '(the service picks one)'}",
             f"  metadata    {', '.join(f'{k}={v}' for k, v in r.metadata.items()) or '(none)'}",
-            f"  estimate    {self.billed_tokens:,} billed tokens ({self.epochs} epochs), about ${self.cost_usd:,.2f}"
-            f" (prices as of {statistics.PRICES_AS_OF})",
+            f"  estimate    {self.billed_tokens:,} billed tokens ({self.epochs} epochs), "
+            + (f"about ${self.cost_usd:,.2f} (prices as of {statistics.PRICES_AS_OF})" if self.priced else "no price known for this model"),
             *(f"  note: {note}" for note in self.notes),
         ]
         return "\n".join(lines) + "\n"
@@ -120,10 +121,16 @@ def sha256_of(path: Path) -> str:
 
 def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Refused:
     """The launch as it will be sent, or why it will not be (nothing is sent either way)."""
+    notes = []
     try:
         model = lookup(form.model)
     except UnknownModel as exc:
-        return Refused(str(exc))
+        # A compatible server (a self-hosted trainer, say) serves models of its own: launched
+        # as named, checked with the rules that do not depend on the model.
+        if active.profile.kind != "compatible":
+            return Refused(str(exc))
+        model = unlisted(form.model)
+        notes.append(f"TuneDeck does not know {form.model}: tokens counted with o200k_base; its limits and price are the server's")
     if form.suffix is not None and len(form.suffix) > SUFFIX_LIMIT:
         return Refused(f"the suffix is {len(form.suffix)} characters; the service takes at most {SUFFIX_LIMIT}")
     if form.method == "dpo" and not model.dpo:
@@ -151,7 +158,6 @@ def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Re
     result = statistics.compute(report, form.epochs)
     metadata = dict(form.metadata)
     validation = form.validation
-    notes = []
     dataset_sha = sha256_of(form.train)
     split = state.split_of(dataset_sha)
     if split is not None:
@@ -178,7 +184,8 @@ def plan(form: LaunchForm, active: Active, state: LocalState) -> LaunchPlan | Re
         metadata=metadata,
     )
     return LaunchPlan(
-        active, request, form.train, validation, result.examples, result.epochs, result.epochs_is_default, result.billed_tokens, result.cost_usd, notes, provenance
+        active, request, form.train, validation, result.examples, result.epochs, result.epochs_is_default, result.billed_tokens, result.cost_usd, notes, provenance,
+        priced=model.training_price_per_million > 0,
     )
 
 

@@ -65,3 +65,18 @@ def test_a_conversation_becomes_an_example_the_rules_accept():
     unanswered = as_example("", [{"role": "user", "content": "Hi"}])
     problems = example_problems(unanswered)
     assert has_errors(problems) and problems[0].startswith("error: messages: no assistant message")
+
+
+def test_a_model_tunedeck_does_not_know_is_launched_as_named_only_on_a_compatible_server(tmp_path):
+    from core.service.launch import LaunchForm, Refused, plan
+    from core.service.local_state import LocalState
+    from core.service.profiles import Active, Profile
+    from tests.conftest import DATA
+
+    form = LaunchForm(train=DATA / "travel.jsonl", model="qwen-small")
+    with LocalState(tmp_path / "state.db") as state:
+        own = plan(form, Active(Profile(kind="compatible", name="trainer", base_url="http://127.0.0.1:8089/v1"), "test"), state)
+        refused = plan(form, Active(Profile(kind="emulator", name="emulator"), "test"), state)
+    assert not isinstance(own, Refused) and own.request.model == "qwen-small" and not own.priced
+    assert "no price known" in own.confirmation() and "does not know qwen-small" in own.confirmation()
+    assert isinstance(refused, Refused) and "unknown model 'qwen-small'" in refused.message

@@ -153,11 +153,17 @@ def test_a_training_crash_fails_the_job_with_its_message_and_the_server_goes_on(
     assert MODEL in {m.id for m in sdk.models.list()}
 
 
-def test_tunedeck_watch_follows_a_job_on_the_trainer_unchanged(tmp_path, sdk, trainer):
+def test_tunedeck_launch_and_watch_work_on_the_trainer_unchanged(tmp_path, sdk, trainer):
     trainer.inject(step_delay=0.15)  # long enough "running" for the watch to see it
-    job_id = create(sdk, upload(sdk, examples()), n_epochs=3)
-    out = cli(tmp_path, "watch", job_id, "--json", "--interval", "0.1",
-              env={"OPENAI_BASE_URL": trainer.base_url, "OPENAI_API_KEY": KEY})
+    env = {"OPENAI_BASE_URL": trainer.base_url, "OPENAI_API_KEY": KEY}
+    train = tmp_path / "capitals.jsonl"
+    train.write_bytes(jsonl(examples()))
+    # A model of the trainer's own, unknown to TuneDeck's table: launched as named on a compatible server.
+    launched = cli(tmp_path, "launch", "--train", str(train), "--model", MODEL, "--epochs", "3",
+                   "--batch-size", str(FAST["batch_size"]), "--lr-multiplier", str(FAST["learning_rate_multiplier"]), "--yes", "--json", env=env)
+    assert launched.returncode == OK, launched.stderr
+    job_id = json.loads(launched.stdout)["id"]
+    out = cli(tmp_path, "watch", job_id, "--json", "--interval", "0.1", env=env)
     assert out.returncode == OK, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     statuses = [line["status"] for line in lines if line["type"] == "status"]

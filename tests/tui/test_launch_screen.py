@@ -310,3 +310,15 @@ def test_snapshot_connection_error(snap_compare):
         _quiet(pilot)
 
     assert snap_compare(build(Path("data"), active=nowhere), terminal_size=SIZE, run_before=failed)
+
+
+def test_a_compatible_servers_own_models_are_offered():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from tui.screens.launch import model_options
+
+    listed = [SimpleNamespace(id="qwen-small"), SimpleNamespace(id="gpt-4o-mini-2024-07-18")]
+    today = dt.date(2026, 11, 25)
+    assert [v for _, v in model_options(listed, today)[0]] == ["gpt-4o-mini-2024-07-18"]
+    assert [v for _, v in model_options(listed, today, unlisted_ok=True)[0]] == ["gpt-4o-mini-2024-07-18", "qwen-small"]

@@ -84,14 +84,19 @@ def model_label(name: str, retiring: tuple[str, dt.date] | None, today: dt.date)
     return label
 
 
-def model_options(models, today: dt.date) -> tuple[list[tuple[Text, str]], int]:
-    """(fine-tunable base models first, then tuned ones; how many listed models cannot be tuned)."""
+def model_options(models, today: dt.date, *, unlisted_ok: bool = False) -> tuple[list[tuple[Text, str]], int]:
+    """(fine-tunable base models first, then tuned ones; how many listed models cannot be tuned).
+    With `unlisted_ok` (a compatible server, e.g. a self-hosted trainer) the models TuneDeck's
+    table does not know are offered too: the server says what it can train."""
     base, tuned, others = [], [], 0
     for model in sorted(models, key=lambda m: m.id):
         try:
             known = lookup(model.id)
         except UnknownModel:
-            others += 1
+            if unlisted_ok:
+                (tuned if model.id.startswith("ft:") else base).append((model_label(model.id, retirement(model), today), model.id))
+            else:
+                others += 1
             continue
         if not known.fine_tunable:
             others += 1
@@ -324,7 +329,7 @@ class LaunchScreen(Screen):
             note = Text(f"⚠ could not list {name}'s models ({error.title}); showing TuneDeck's table of fine-tunable models")
             self.post_message(ModelsListed(name, table_options(), note))
             return
-        options, others = model_options(models, today)
+        options, others = model_options(models, today, unlisted_ok=active.profile.kind == "compatible")
         if not options:
             note = Text(f"⚠ {name} lists no model TuneDeck knows how to fine-tune; showing TuneDeck's table")
             self.post_message(ModelsListed(name, table_options(), note))
