@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import secrets
 import time
@@ -63,6 +62,8 @@ from core.evaluate.scores import score
 from core.service.chat import complete
 from core.service.client import Connection
 from core.service.errors import AuthFailed, ModelShutDown, NotFound, PermissionDenied, ServiceError
+from core.service.launch import sha256_of
+from core.service.together import run_together
 
 __all__ = ["Answer", "GIVE_UP_AFTER", "MAX_MODELS", "NOT_ASKED", "Progress", "ResultsMismatch", "UNAVAILABLE", "evaluate"]
 
@@ -86,14 +87,6 @@ def _describe(error: ServiceError) -> str:
 def _since(started: float) -> float:
     """Seconds since `started`, to the 0.1 ms the results file keeps (so an answer read back is equal)."""
     return round((time.perf_counter() - started) * 1000, 1) / 1000
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def _stored(out: Path) -> Stored | None:
@@ -252,7 +245,7 @@ async def evaluate(
 
     header = {
         "source": str(source) if source is not None else None,
-        "source_sha256": await asyncio.to_thread(_sha256, Path(source)) if source is not None else None,
+        "source_sha256": await asyncio.to_thread(sha256_of, Path(source)) if source is not None else None,
         "models": models,
         "params": params,
     }
@@ -265,13 +258,7 @@ async def evaluate(
             run.record(answer)
         have = set(run.answers)
         queue = deque((case, model) for case in cases for model in models if (case.line, model) not in have)
-        workers = [asyncio.create_task(run.work(queue, digests)) for _ in range(min(concurrency, len(queue)))]
-        try:
-            await asyncio.gather(*workers)
-        finally:  # on an error or a cancel: stop the other requests, and wait until they have
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        await run_together([run.work(queue, digests) for _ in range(min(concurrency, len(queue)))])
     finally:
         await results.close()
     return [run.answers[pair] for pair in sorted(run.answers, key=order.__getitem__)]

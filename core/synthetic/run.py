@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from core.service.chat import complete
 from core.service.client import Connection
 from core.service.errors import InvalidRequest, ModelShutDown, ServiceError
+from core.service.together import run_together
 from core.synthetic.brief import MAX_PER_REQUEST, RESPONSE_FORMAT, Brief, request
 from core.synthetic.parse import parse_parts
 from core.synthetic.prices import PRICES_AS_OF, cost, inference_price
@@ -249,13 +250,7 @@ async def generate(
         raise ValueError("max_requests is at least 1")
     judge.system = brief.system
     run = _Run(conn, brief, n, model, judge, temperature, on_candidate, on_progress)
-    workers = [asyncio.create_task(run.work(per_request, limit)) for _ in range(min(concurrency, limit))]
-    try:
-        await asyncio.gather(*workers)
-    finally:  # on an error or a cancel: stop the other requests, and wait until they have
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+    await run_together([run.work(per_request, limit) for _ in range(min(concurrency, limit))])
     if run.answered == 0 and run.last_error is not None:
         raise run.last_error
     run.candidates.progress = run.progress()
