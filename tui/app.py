@@ -78,6 +78,11 @@ class TuneDeckApp(App):
             self._jobs_feed = JobsFeed(self, self.active, interval=self.watch_interval or watch.INTERVAL, rate=watch.RATE if not self.watch_interval else 1000.0)
         return self._jobs_feed
 
+    @property
+    def jobs_feed_if_started(self):
+        """The jobs feed when something has started it, else None (looking must not connect)."""
+        return self._jobs_feed
+
     def _jobs_screen(self) -> Screen:
         from tui.screens.jobs import JobsScreen
 

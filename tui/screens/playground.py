@@ -311,7 +311,7 @@ class PlaygroundScreen(Screen):
 
     def _validation_split(self) -> Path | None:
         """The validation file a chosen tuned model was launched with from here, when still there."""
-        feed = self.app._jobs_feed
+        feed = self.app.jobs_feed_if_started
         if feed is None:
             return None
         for view in feed.board.views.values():
