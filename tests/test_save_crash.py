@@ -1,6 +1,7 @@
-"""Saving is atomic and never clobbers: every write step failing, a SIGKILL mid-save, another
-writer changing the file (replaced, or rewritten in place on a fine or coarse-timestamp
-filesystem), and permissions kept across the rename."""
+"""Saving is atomic and never clobbers: every write step failing (through the page cache, and
+around it as big files are written), a SIGKILL mid-save, another writer changing the file
+(replaced, or rewritten in place on a fine or coarse-timestamp filesystem), and permissions kept
+across the rename."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import orjson
 import pytest
 
 import core.dataset.store
-from core.dataset import ChangedOnDisk, open_dataset
+from core.dataset import ChangedOnDisk, open_dataset, writing
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,9 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def chat(i: int, text: str = "hello") -> bytes:
-    return orjson.dumps(
-        {"messages": [{"role": "user", "content": f"{text} {i}"}, {"role": "assistant", "content": f"reply {i} — café"}]}
-    )
+    reply = f"reply {i} — café, " + "and some more words " * 25  # 20 of these fill two 4 KiB blocks and more
+    return orjson.dumps({"messages": [{"role": "user", "content": f"{text} {i}"}, {"role": "assistant", "content": reply}]})
 
 
 # Physical lines of the original: 20 records, record 4 ends in CRLF, a blank line after record 10.
@@ -67,23 +68,59 @@ HAVE_PROC_FD = os.path.isdir("/proc/self/fd")
 
 # ---------------------------------------------------------------------------- failure injection
 
-PATCHED = ("write", "copy_file_range", "fsync", "replace", "fchmod")
+# The write-path calls of each way of writing (writing.Output): through the page cache, and
+# direct (O_DIRECT, big files: here from 0 bytes, in 4 KiB blocks).
+PATCHED = {
+    "buffered": ("write", "copy_file_range", "fsync", "replace", "fchmod"),
+    "direct": ("pwrite", "preadv", "fsync", "replace", "fchmod"),
+}
+
+
+def direct_io_works(folder: Path) -> bool:
+    import fcntl
+
+    fd, name = tempfile.mkstemp(dir=folder)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
+        return True
+    except (OSError, AttributeError):
+        return False
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
+@pytest.fixture(params=PATCHED)
+def write_mode(request, monkeypatch, tmp_path) -> str:
+    if request.param == "direct":
+        if not direct_io_works(tmp_path):
+            pytest.skip(f"the filesystem of {tmp_path} refuses O_DIRECT: saves there are buffered only")
+        monkeypatch.setattr(writing, "DIRECT_MIN", 0)
+        monkeypatch.setattr(writing, "BLOCK", 4096)
+        # Reading the saved file back into the page cache comes after the save and in a thread
+        # of its own: it would use the patched calls below at times of its own.
+        monkeypatch.setattr(core.dataset.store, "warm", lambda fd: None)
+    return request.param
 
 
 class Injector:
     """Wraps the write-path `os` functions; the call numbered `fail_at` (0-based, counted across
-    all of them) raises EIO. Records every call and whether `os.replace` has already succeeded."""
+    all of them) raises EIO. Records every call, whether `os.replace` has already succeeded, and
+    how many writes went around the page cache."""
 
-    def __init__(self, mp: pytest.MonkeyPatch, fail_at: int | None):
+    def __init__(self, mp: pytest.MonkeyPatch, fail_at: int | None, names=PATCHED["buffered"]):
         self.fail_at = fail_at
         self.calls: list[str] = []
         self.failed: str | None = None
         self.failed_after_replace = False
         self.replaced = False
-        for name in PATCHED:
+        self.direct_writes = 0
+        for name in names:
             mp.setattr(core.dataset.store.os, name, self._wrap(name, getattr(os, name)))
 
     def _wrap(self, name, real):
+        import fcntl
+
         def wrapper(*args, **kwargs):
             n = len(self.calls)
             self.calls.append(name)
@@ -91,6 +128,8 @@ class Injector:
                 self.failed = name
                 self.failed_after_replace = self.replaced
                 raise OSError(errno.EIO, f"injected failure of os.{name} (call {n})")
+            if name == "pwrite" and fcntl.fcntl(args[0], fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
+                self.direct_writes += 1
             result = real(*args, **kwargs)
             if name == "replace":
                 self.replaced = True
@@ -115,7 +154,7 @@ def test_reference_save_gives_the_expected_bytes(tmp_path):
     assert path.read_bytes() == EXPECTED
 
 
-def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch):
+def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch, write_mode):
     """Fail the 0th, 1st, 2nd, … write-path call until a save goes through untouched."""
     failed_steps: list[str] = []
     after_replace: list[str] = []
@@ -127,7 +166,7 @@ def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch):
             records = [ds.raw(i) for i in range(len(ds))]
             fds = open_fds() if HAVE_PROC_FD else None
             with monkeypatch.context() as mp:
-                injector = Injector(mp, fail_at=n)
+                injector = Injector(mp, fail_at=n, names=PATCHED[write_mode])
                 try:
                     ds.save()
                 except OSError as exc:
@@ -146,6 +185,8 @@ def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch):
                 assert path.read_bytes() == EXPECTED
                 assert not ds.dirty
                 assert sorted(os.listdir(folder)) == ["d.jsonl"]
+                if write_mode == "direct":
+                    assert injector.direct_writes >= 2, "the save did not go around the page cache"
                 break
 
             step = f"{n}:os.{injector.failed}"
@@ -170,7 +211,7 @@ def test_every_write_step_failing_leaves_the_old_file(tmp_path, monkeypatch):
     else:
         pytest.fail("save never succeeded")
     covered = {step.split(":os.")[1] for step in failed_steps}
-    assert covered == set(PATCHED), f"steps covered: {failed_steps}"
+    assert covered == set(PATCHED[write_mode]), f"steps covered: {failed_steps}"
     assert len(after_replace) <= 1, after_replace  # at most the folder fsync comes after the rename
 
 
@@ -218,8 +259,9 @@ KILL_DELAYS = [round(_delays.uniform(k * 0.075, (k + 1) * 0.075), 3) for k in ra
 
 CHILD = """
 import sys, orjson
-from core.dataset import open_dataset
+from core.dataset import open_dataset, writing
 path, a, b, saves = sys.argv[1], orjson.loads(sys.argv[2]), orjson.loads(sys.argv[3]), int(sys.argv[4])
+writing.DIRECT_MIN = int(sys.argv[5])
 ds = open_dataset(path)
 ds.replace(0, a)
 print("saving", flush=True)
@@ -286,15 +328,16 @@ def big_file(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", KILL_DELAYS, ids=lambda d: f"{int(d * 1000)}ms")
-def test_sigkill_during_saves_leaves_a_whole_file(big_file, tmp_path, delay):
+def test_sigkill_during_saves_leaves_a_whole_file(big_file, tmp_path, delay, write_mode):
     source, states = big_file
+    direct_min = 0 if write_mode == "direct" else 1 << 62
     path = tmp_path / "big.jsonl"
     shutil.copyfile(source, path)
     with open(path, "rb") as f:  # settle the copy on disk, so the child's first fsync is its own
         os.fsync(f.fileno())
     stderr = open(tmp_path / "child.stderr", "w+b")
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path), orjson.dumps(EDIT_A), orjson.dumps(EDIT_B), str(SAVES)],
+        [sys.executable, "-c", CHILD, str(path), orjson.dumps(EDIT_A), orjson.dumps(EDIT_B), str(SAVES), str(direct_min)],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -160,7 +160,7 @@ class TuneDeckApp(App):
         """Append `example` to the dataset at `path` (any thread), as an edit of its document —
         undoable like any other. Saved at once unless the document holds other unsaved edits,
         which are the user's to save. A missing file is created. Says what happened."""
-        from core.dataset.store import atomic_write
+        from core.dataset.writing import atomic_write
 
         path = path.resolve()
         if not path.exists():

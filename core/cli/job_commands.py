@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from core.clock import SYSTEM, ago
-from core.dataset.store import atomic_write, write_all
+from core.dataset.writing import atomic_write, write_all
 from core.service.errors import NotFound, ServiceError
 from core.service.limits import ACTIVE, POLL_INTERVAL, TERMINAL
 from core.service.local_state import LocalState

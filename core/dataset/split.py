@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.dataset.stats import default_epochs, training_bill
-from core.dataset.store import Dataset, DatasetError, atomic_write, write_all
+from core.dataset.store import Dataset, DatasetError
 from core.dataset.validate import Report
+from core.dataset.writing import atomic_write, write_all
 
 DEFAULT_SEED = 42
 DEFAULT_RATIO = 0.8

@@ -8,9 +8,10 @@ place, e.g. `jq … > data.jsonl`; `pread` just returns short.)
 Edits never touch the file. The document is a *piece table*: a list of pieces, each either a run
 of untouched records of a source file (`Run`) or one new record (`Line`). An edit replaces the
 piece list; undo/redo swap whole piece lists, so undo brings back the exact original bytes of a
-line. Saving copies each run's byte range with `copy_file_range` (never re-serialising it) into
-a temp file beside the target, fsyncs it, renames it over the target and fsyncs the folder:
-a crash at any moment leaves the old file or the new one, never a mix.
+line. Saving copies each run's byte range (never re-serialising it; `writing.Output` picks
+`copy_file_range` or, for big files, direct I/O) into a temp file beside the target, fsyncs it,
+renames it over the target and fsyncs the folder: a crash at any moment leaves the old file or
+the new one, never a mix.
 
 After a save the new file becomes the baseline (for "changed on disk" and for the journal of
 unsaved edits), while undo history keeps pointing at the previous version's bytes, which stay
@@ -21,13 +22,11 @@ results per record (the validator) can carry them over instead of reading every 
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import mmap
 import os
 import stat
-import tempfile
 import time
 from bisect import bisect_right
 from collections import OrderedDict
@@ -39,6 +38,7 @@ import orjson
 
 from core.dataset import lines
 from core.dataset.lines import LineIndex
+from core.dataset.writing import Output, SourceShrank, atomic_write, warm
 
 log = logging.getLogger(__name__)
 
@@ -462,30 +462,48 @@ class Dataset:
                 f"{self.path} changed on disk since it was opened",
                 "save to another file, or reload it (your edits would be lost on reload)",
             )
-        fd, placed = atomic_write(target, self._write)
+        fd, (placed, uncached) = atomic_write(target, self._write)
+        if uncached:
+            warm(fd)  # the next save copies from this file
         self._rebase(fd, target, placed)
         return target
 
-    def _write(self, fd: int) -> list[int]:
-        """Write the document into `fd`; returns the offset where each piece landed."""
+    def _write(self, fd: int) -> tuple[list[int], bool]:
+        """Write the document into `fd`; returns the offset where each piece landed, and whether
+        the bytes went around the page cache."""
         newline = self.newline
-        written = write_all(fd, self._head) if self._head else 0
-        ends_with_newline = self._head_complete
         placed = []
+        try:
+            with Output(fd, size_hint=self._size_hint()) as out:
+                if self._head:
+                    out.write(self._head)
+                ends_with_newline = self._head_complete
+                for piece in self._pieces:
+                    if not ends_with_newline:  # the line before had none (it ended the old file)
+                        out.write(newline)
+                    placed.append(out.written)
+                    if isinstance(piece, Line):
+                        out.write(piece.raw + newline)
+                        ends_with_newline = True
+                    else:
+                        index = piece.source.index
+                        start, end = index.starts[piece.lo], index.span_end(piece.hi - 1)
+                        out.copy(piece.source.fd, start, end - start)
+                        ends_with_newline = os.pread(piece.source.fd, 1, end - 1) == b"\n"
+        except SourceShrank:
+            raise DatasetError("the file being copied ended early", "it was truncated while saving") from None
+        return placed, out.bypassed_cache
+
+    def _size_hint(self) -> int:
+        """About how many bytes `_write` will write (it picks how to write by size)."""
+        size = len(self._head)
         for piece in self._pieces:
-            if not ends_with_newline:  # the line before had none (it ended the old file)
-                written += write_all(fd, newline)
-            placed.append(written)
             if isinstance(piece, Line):
-                written += write_all(fd, piece.raw + newline)
-                ends_with_newline = True
+                size += len(piece.raw) + 2
             else:
                 index = piece.source.index
-                start, end = index.starts[piece.lo], index.span_end(piece.hi - 1)
-                _copy_range(piece.source.fd, fd, start, end - start)
-                written += end - start
-                ends_with_newline = os.pread(piece.source.fd, 1, end - 1) == b"\n"
-        return placed
+                size += index.span_end(piece.hi - 1) - index.starts[piece.lo]
+        return size
 
     def _rebase(self, fd: int, target: Path, placed: list[int]) -> None:
         """Make the file just written the document's source and baseline, without rescanning it."""
@@ -602,80 +620,6 @@ def _note_line(index: LineIndex, k: int, lineno: int) -> None:
         else:
             index.gap_records.append(k)
             index.gap_totals.append(blanks)
-
-
-def atomic_write(target: Path, write: Callable[[int], object]) -> tuple[int, object]:
-    """Replace `target` with what `write(fd)` writes, atomically; keeps the file's permissions.
-
-    Writes a temp file in the same folder, fsyncs it, renames it over the target and fsyncs the
-    folder: a crash at any point leaves either the old file or the new one. Returns the open
-    descriptor of the new file (the caller closes it) and what `write` returned.
-    """
-    target = Path(target)
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        if mode is not None:
-            os.fchmod(fd, mode)
-        result = write(fd)
-        os.fsync(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        _fsync_folder(target.parent)
-    except OSError as exc:
-        # The new file is complete and in place; only the durability of the rename across a
-        # power cut is in doubt. Failing the save now would leave the document believing the
-        # old file is on disk, so it is reported and the save stands.
-        log.warning("saved %s, but syncing its folder failed: %s", target, exc)
-    return fd, result
-
-
-def write_all(fd: int, data: bytes) -> int:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-    return len(data)
-
-
-def _copy_range(src: int, dst: int, offset: int, count: int) -> None:
-    """Copy bytes between files in the kernel when it can; plain reads and writes otherwise."""
-    while count > 0:
-        try:
-            n = os.copy_file_range(src, dst, count, offset)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            n = 0
-        if n == 0:  # unsupported here, or a short file: fall back for the rest
-            while count > 0:
-                chunk = os.pread(src, min(count, 1 << 22), offset)
-                if not chunk:
-                    raise DatasetError("the file being copied ended early", "it was truncated while saving")
-                write_all(dst, chunk)
-                offset += len(chunk)
-                count -= len(chunk)
-            return
-        offset += n
-        count -= n
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_dataset(path: str | os.PathLike, *, on_batch: Callable[[LineIndex], None] | None = None) -> Dataset:

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, ProgressBar, RichLog, Static
 
 from core.clock import ago
-from core.dataset.store import atomic_write, write_all
+from core.dataset.writing import atomic_write, write_all
 from core.service import jobs as job_calls, overfit
 from core.service.errors import ServiceError
 from core.service.tracking import JobView
