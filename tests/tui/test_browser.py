@@ -290,6 +290,67 @@ async def test_at_80_by_24_the_panels_open_on_demand():
             assert words in help_text
 
 
+def scroll_bar(screen: BrowserScreen) -> list[bool]:
+    """For each screen row of the list: is the scroll bar's thumb drawn there?"""
+    examples = screen.examples
+    return [list(examples.render_line(y))[-1].style.reverse is True for y in range(examples.size.height)]
+
+
+@pytest.fixture
+def long_file(tmp_path):
+    """300 examples: many pages at 80×24."""
+    path = tmp_path / "long.jsonl"
+    lines = (TRAVEL.read_bytes().splitlines() * 7)[:300]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.asyncio
+async def test_the_scroll_bar_shows_where_the_view_is_and_the_mouse_moves_it(long_file):
+    from textual import events
+
+    app = build(long_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await settle(app, pilot)
+        examples = screen.examples
+        height = examples.size.height
+        thumb = scroll_bar(screen)
+        assert thumb[0] and not thumb[-1] and sum(thumb) == 1  # 300 rows in 20: a one-cell thumb, at the top
+        await press(pilot, "end")
+        assert scroll_bar(screen)[-1] and sum(scroll_bar(screen)) == 1
+        await press(pilot, "home")
+
+        def wheel(kind):
+            x, y = examples.region.x + 5, examples.region.y + 5
+            examples.post_message(kind(examples, 5, 5, 0, 0, 0, False, False, False, screen_x=x, screen_y=y))
+
+        wheel(events.MouseScrollDown)
+        await pilot.pause()
+        assert examples.scroll_offset.y > 0 and cursor_line(screen) == 1  # the view moves, the cursor stays
+        wheel(events.MouseScrollUp)
+        await pilot.pause()
+        assert examples.scroll_offset.y == 0
+
+        # A click on the bar, half way down: half way through the file.
+        await pilot.click(examples, offset=(examples.size.width - 1, height // 2))
+        await pilot.pause()
+        middle = cursor_line(screen)
+        assert 120 < middle < 180 and middle in rows_on_screen(screen)
+        assert thumb.index(True) < scroll_bar(screen).index(True) < height - 1
+        # Text never runs under the bar.
+        assert all(list(examples.render_line(y))[-1].text.strip() == "" for y in range(height))
+
+
+@pytest.mark.asyncio
+async def test_no_scroll_bar_when_every_row_fits():
+    app = build(TRAVEL)
+    async with app.run_test(size=(120, 60)) as pilot:
+        screen = await settle(app, pilot)
+        assert len(screen.dataset) + 1 < screen.examples.size.height
+        assert not any(scroll_bar(screen))
+        assert screen.examples.render_line(1).text.rstrip().endswith(tuple("0123456789"))  # tokens in the last column
+
+
 # ----------------------------------------------------------------- the pieces underneath
 
 

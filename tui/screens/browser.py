@@ -299,7 +299,14 @@ class BrowserScreen(Screen):
         if self.findings is None or not self.findings.partial or self.findings.layout is not message.layout:
             self.findings = FindingsModel(message.layout, message.version, partial=True)
         self.findings.add(message.found)
-        self._findings_changed()
+        if message.found:
+            self._findings_changed()
+        elif self.examples.shows_any(message.source_id, message.lo, message.lo + len(message.columns)):
+            # Only marks and token counts are new, some on screen: those rows are drawn again
+            # (rows are cached with their mark); a range not on screen redraws nothing, so a
+            # key arriving meanwhile stays quick.
+            self.examples.refresh()
+            self._update_detail()
 
     def on_validation_done(self, message: ValidationDone) -> None:
         if message.model != self.model.name:  # the user chose another model meanwhile

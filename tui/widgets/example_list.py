@@ -4,9 +4,13 @@ Like toolong's log view, the list is a `ScrollView` whose `render_line` draws on
 from the document; nothing exists per row beyond what is on screen (and, while the user pages,
 the next page that way, drawn in idle time), so a million examples cost what the 24 on screen
 cost. Parsed summaries are cached by the record's identity (which changes whenever its bytes
-do) and drawn rows by a generation number bumped on every change, so an edit, an undo, a
-filter or new validation results can never leave a stale row on screen. `g` takes the line
-number in the header row itself, so jumping costs no more than any other key.
+do) and drawn rows by a generation number bumped on every change and by the row's own mark
+and token count, so an edit, an undo, a filter or new validation results can never leave a
+stale row on screen. `g` takes the line
+number in the header row itself, so jumping costs no more than any other key. The list draws
+its own scroll bar in its last columns (the rows carry it): Textual's scroll bar widget cost
+more to draw on every page than the rows themselves (1.4 ms of a 4 ms page at 120×40, and its
+compositing as much again).
 
 `Verdicts` holds each record's mark (error, warning, ok, not yet checked) and token count from a
 finished validation report or from the ranges checked so far; `Layout` lets those results
@@ -263,7 +267,7 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
     ExampleList {
         height: 1fr;
         overflow-x: hidden;
-        overflow-y: auto;
+        overflow-y: hidden;  /* the rows draw the scroll bar: see `_bar` */
         background: $surface;
         & > .example-list--header { text-style: bold; background: $panel; color: $foreground; }
         & > .example-list--cursor { background: $block-cursor-blurred-background; }
@@ -319,6 +323,17 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
     def cursor_record(self) -> int | None:
         return self.record(self.cursor) if self.cursor < self.count else None
 
+    def shows_any(self, source_id: int, lo: int, hi: int) -> bool:
+        """Is any row on screen record lo..hi-1 of the source `source_id` (see `Rows.identity`)?"""
+        if self.rows is None:
+            return False
+        top = self.scroll_offset.y
+        for position in range(top, min(self.count, top + self.page)):
+            key = self.rows.identity(self.record(position))
+            if key[0] == source_id and lo <= key[1] < hi:
+                return True
+        return False
+
     def set_rows(self, rows: Rows | None) -> None:
         """Show another source of rows (the streamed index, then the opened dataset)."""
         self.rows = rows
@@ -353,6 +368,11 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
 
     # ------------------------------------------------------------- moving
     @property
+    def allow_vertical_scroll(self) -> bool:
+        # Textual allows scrolling only where it draws a scroll bar; this list draws its own.
+        return not self._check_disabled() and self.virtual_size.height > self.size.height
+
+    @property
     def page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
 
@@ -382,9 +402,10 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         page, width, base = self.page, self.scrollable_content_region.width, self._base()
         first = top + page if direction > 0 else top - page
         deadline = time.perf_counter() + 0.003
+        bar = self._bar()  # drawn as track: the thumb's one row is drawn when it is shown
         for position in range(max(0, first), min(self.count, first + page)):
             if position != self.cursor:
-                self._row(position, width, base)
+                self._row(position, width, base, bar)
             if time.perf_counter() > deadline:
                 self.call_later(self._prefetch)  # after any key already waiting
                 return
@@ -465,7 +486,12 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         self.refresh(Region(0, 0, self.size.width, 1))
 
     def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
+        bar_width, _, _ = self._bar()
+        if bar_width and event.x >= self.size.width - bar_width:
+            # On the scroll bar: go to that far through the list.
+            share = event.y / max(1, self.size.height - 1)
+            self.move_to(round(share * (self.count - 1)), center=True)
+        elif event.y >= 1:
             self.move_to(self.scroll_offset.y + event.y - 1)
 
     def on_focus(self) -> None:
@@ -507,20 +533,53 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         text_w = max(0, width - line_w - 3 - roles_w - 1 - tokens_w)
         return line_w, roles_w, text_w, tokens_w
 
+    def _bar(self) -> tuple[int, int, int]:
+        """The scroll bar: (its width, its thumb's first screen row, the row after the thumb).
+
+        Width 0 when every row fits. Whole cells only: at a million rows the thumb is one cell.
+        """
+        height, total = self.size.height, self.count + 1  # +1: the header row
+        if total <= height or height < 2:
+            return 0, 0, 0
+        thumb = max(1, round(height * height / total))
+        first = round((height - thumb) * self.scroll_offset.y / max(1, total - height))
+        return self.styles.scrollbar_size_vertical, first, first + thumb
+
+    def _bar_segment(self, y: int, bar: tuple[int, int, int]) -> list[Segment]:
+        """The scroll bar's cells on screen row `y`, in the colours Textual's own bar would use."""
+        width, first, end = bar
+        if not width:
+            return []
+        name = "bar-thumb" if first <= y < end else "bar-track"
+        style = self._styles.get(name)
+        if style is None:
+            styles = self.styles
+            back = styles.scrollbar_background
+            if back.a < 1:
+                back = self.background_colors[0] + back
+            color = back + styles.scrollbar_color
+            self._styles["bar-track"] = Style(bgcolor=back.rich_color)
+            self._styles["bar-thumb"] = Style(color=color.rich_color, bgcolor=back.rich_color, reverse=True)
+            style = self._styles[name]
+        return [Segment(" " * width, style)]
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self._base()
+        bar = self._bar()
         if y == 0:
-            return self._header(width, base)
+            return self._header(width, base, bar)
         position = self.scroll_offset.y + y - 1
         if position >= self.count:
-            return Strip.blank(width, base)
+            return Strip(Strip.blank(width - bar[0], base)._segments + self._bar_segment(y, bar), width)
         try:
-            return self._row(position, width, base)
+            return self._row(position, width, base, bar, y)
         except IndexError:  # the document shrank since this frame began; the next one is right
             return Strip.blank(width, base)
 
-    def _header(self, width: int, base: Style) -> Strip:
+    def _header(self, width: int, base: Style, bar: tuple[int, int, int]) -> Strip:
+        scroll = self._bar_segment(0, bar)
+        width -= bar[0]
         line_w, roles_w, text_w, tokens_w = self._columns(width)
         text = Text(style=base + self._style("header"), no_wrap=True, end="")
         if self.entry is not None:
@@ -528,27 +587,31 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
             text.append(" go to line: ")
             text.append(f"{self.entry}▏", self._style("match"))
             text.append(f"   (1–{last:,}; Enter to go, Esc to stay)")
-            return text_strip(text, width, self.app.console)
+            return Strip(text_strip(text, width, self.app.console)._segments + scroll, width + bar[0])
         text.append(f"{'line':>{line_w}}   {'roles':<{roles_w}} ")
         text.append(f"{'first user message':<{text_w}}"[:text_w])
         if tokens_w:
             text.append(f"{'tokens':>{tokens_w}}")
-        return text_strip(text, width, self.app.console)
+        return Strip(text_strip(text, width, self.app.console)._segments + scroll, width + bar[0])
 
-    def _row(self, position: int, width: int, base: Style) -> Strip:
+    def _row(self, position: int, width: int, base: Style, bar: tuple[int, int, int] = (0, 0, 0), y: int = -1) -> Strip:
+        """Row `position` drawn `width` cells wide, ending in the scroll bar's cells of screen row `y`."""
         rows = self.rows
         record = self.record(position)
         on_cursor = position == self.cursor
+        scroll = self._bar_segment(y, bar)
+        total_width, width = width, width - bar[0]
         columns = self._columns(width)
-        key = (record, on_cursor, self.has_focus, columns, self._generation)
+        identity = rows.identity(record)
+        mark, tokens = self.verdicts.at(identity) if self.verdicts is not None else (None, None)
+        # The verdict is part of the key: results arriving for other rows leave these drawn.
+        key = (record, on_cursor, self.has_focus, columns, self._generation, scroll[0].style if scroll else None, mark, tokens)
         strip = self._strips.get(key)
         if strip is not None:
             return strip
-        identity = rows.identity(record)
         summary = self._summaries.get(identity)
         if summary is None:
             summary = self._summaries[identity] = summarize(rows[record])
-        mark, tokens = self.verdicts.at(identity) if self.verdicts is not None else (None, None)
         line_w, roles_w, text_w, tokens_w = columns
         row = base + self._style("cursor") if on_cursor else base
         on = partial(self._on, row)  # a column's style over the row's
@@ -568,7 +631,9 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         used = line_w + 3 + roles_w + 1 + text_w + tokens_w
         if used < width:
             segments.append(Segment(" " * (width - used), row))
-        strip = Strip(segments, width) if used <= width else Strip(segments).crop(0, width)
+        if used > width:
+            segments = Strip(segments).crop(0, width)._segments
+        strip = Strip(segments + scroll, total_width)
         self._strips[key] = strip
         return strip
 
