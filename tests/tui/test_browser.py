@@ -354,6 +354,23 @@ async def test_no_scroll_bar_when_every_row_fits():
 # ----------------------------------------------------------------- the pieces underneath
 
 
+def test_a_row_shows_text_on_one_line_with_controls_made_visible():
+    import random
+
+    from tui.widgets import example_list
+
+    assert example_list.one_line("Hi\tthere\r\n\x1b[31mred\x7f  ok ") == "Hi there ␛[31mred␡ ok"
+    # The quick path for printable text gives what replacing every control would.
+    alphabet = ["a", "B", " ", "  ", "\t", "\n", "\r", "\x1b", "\x7f", "\x85", "\u00a0", "\u3000", "東", "😀", "é", "\u2028"]
+    rng = random.Random(4)
+    for _ in range(3000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        expected = " ".join(text[: example_list.TEXT_LIMIT].translate(example_list._CONTROLS).split())
+        assert example_list.one_line(text) == expected, repr(text)
+    long = "word " * 200
+    assert len(example_list.one_line(long)) < example_list.TEXT_LIMIT
+
+
 def test_ranges_checked_so_far_give_the_same_marks_as_the_report():
     ds = open_dataset(BROKEN)
     verdicts = Verdicts()
