@@ -159,3 +159,22 @@ def test_small_files_stay_buffered(tmp_path, monkeypatch):
         ds.delete(0)
         ds.save()
     assert counted.count == 0
+
+
+def test_a_save_stands_when_the_saved_file_cannot_be_read_back(tmp_path, monkeypatch, direct):
+    """Reading the new file back into the page cache only helps the next save: out of file
+    descriptors for it, the save is still done and the document knows it."""
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(varied_file(random.Random(5)))
+
+    def no_more_descriptors(fd):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(writing.os, "dup", no_more_descriptors)
+    with open_dataset(path) as ds:
+        ds.delete(1)
+        expected = [ds.raw(i) for i in range(len(ds))]
+        ds.save()
+        assert not ds.dirty and not ds.changed_on_disk()
+    with open_dataset(path) as saved:
+        assert [saved.raw(i) for i in range(len(saved))] == expected

@@ -463,9 +463,9 @@ class Dataset:
                 "save to another file, or reload it (your edits would be lost on reload)",
             )
         fd, (placed, uncached) = atomic_write(target, self._write)
+        self._rebase(fd, target, placed)
         if uncached:
             warm(fd)  # the next save copies from this file
-        self._rebase(fd, target, placed)
         return target
 
     def _write(self, fd: int) -> tuple[list[int], bool]:

@@ -148,10 +148,14 @@ def _set_direct(fd: int, on: bool) -> bool:
 
 
 def warm(fd: int) -> None:
-    """Have the kernel read the file open as `fd` into the page cache, in the background."""
-    if not hasattr(os, "posix_fadvise"):
+    """Read the file open as `fd` into the page cache, in a thread of its own."""
+    if not hasattr(os, "preadv"):  # only where files are written direct (Linux)
         return
-    own = os.dup(fd)  # the caller may close `fd` meanwhile
+    try:
+        own = os.dup(fd)  # the caller may close `fd` meanwhile
+    except OSError as exc:  # (out of descriptors: the save itself is done, this only helps the next)
+        log.info("could not read the saved file back into the page cache: %s", exc)
+        return
 
     def read_ahead() -> None:
         try:
