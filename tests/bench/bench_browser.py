@@ -112,6 +112,14 @@ for cls, name in ((ExampleList, "render_line"), (ExampleList, "move_to"), (Examp
     timing(cls, name, "ours")
 timing(Screen, "_on_timer_update", "frame")
 
+# When the report arrived (a round of keys may outlast validation).
+finished = {}
+on_done = BrowserScreen.on_validation_done
+def _on_done(self, message):
+    finished.setdefault("at", time.perf_counter())
+    return on_done(self, message)
+BrowserScreen.on_validation_done = _on_done
+
 path, idle, settle_s = Path(sys.argv[1]), sys.argv[2] == "1", float(sys.argv[3])
 size = tuple(int(n) for n in sys.argv[4].split("x")) if len(sys.argv) > 4 else (120, 40)
 keys = not os.environ.get("BENCH_NO_KEYS")  # --memory-only: no rounds of keys
@@ -143,6 +151,7 @@ async def main():
         while screen.dataset is None:
             await asyncio.sleep(0.01)
         out["indexed_s"] = time.perf_counter() - t
+        opened = time.perf_counter()
         lines = screen.dataset.lineno(len(screen.dataset) - 1)
 
         async def timed(key):
@@ -191,10 +200,9 @@ async def main():
         if keys:
             await round_of_keys("while validating")
         if idle:
-            t = time.perf_counter()
             while screen._validating or screen.report is None:
                 await asyncio.sleep(0.25)
-            out["validation_s_after_open"] = time.perf_counter() - t + settle_s
+            out["validation_s_after_open"] = finished["at"] - opened
             await pilot.pause()
             await asyncio.sleep(settle_s)  # the results are drawn and the pool is gone: idle
             if keys:
