@@ -2,7 +2,7 @@
 way's, whatever the file holds and however it was edited, and a filesystem that refuses direct
 writes midway still gets the whole file.
 
-The direct path starts at writing.DIRECT_MIN (32 MiB); here it starts at 0 bytes with 4 KiB
+The direct path starts at writing.DIRECT_MIN (128 MiB); here it starts at 0 bytes with 4 KiB
 blocks, so small files cross many blocks and records straddle block ends.
 """
 
@@ -119,38 +119,107 @@ def test_edited_saves_give_the_same_bytes_as_buffered_ones(tmp_path, monkeypatch
         b.close()
 
 
+CHANGE = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "edited"}]}
+
+
+def buffered_save(tmp_path, monkeypatch, data: bytes) -> bytes:
+    """The bytes a buffered save of `data` with record 3 replaced by CHANGE gives."""
+    reference = tmp_path / "reference.jsonl"
+    reference.write_bytes(data)
+    with monkeypatch.context() as mp, open_dataset(reference) as ds:
+        mp.setattr(writing, "DIRECT_MIN", 1 << 62)
+        ds.replace(3, CHANGE)
+        ds.save()
+    return reference.read_bytes()
+
+
+def save_with_change(path) -> None:
+    with open_dataset(path) as ds:
+        ds.replace(3, CHANGE)
+        ds.save()
+        assert not ds.dirty
+
+
+def is_direct(fd: int) -> bool:
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
 def test_a_direct_write_refused_midway_is_written_through_the_page_cache(tmp_path, monkeypatch, direct):
     """Some filesystems accept O_DIRECT and then refuse a write (EINVAL): the rest goes buffered."""
     data = varied_file(random.Random(9))
     path = tmp_path / "d.jsonl"
     path.write_bytes(data)
+    expected = buffered_save(tmp_path, monkeypatch, data)
     real = os.pwrite
     refused = []
 
     def pwrite(fd, buffer, offset):
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT and offset >= 8192:
+        if is_direct(fd) and offset >= 8192:
             refused.append(offset)
             raise OSError(errno.EINVAL, "Invalid argument")
         return real(fd, buffer, offset)
 
-    reference = tmp_path / "reference.jsonl"
-    reference.write_bytes(data)
-    change = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "edited"}]}
-    with monkeypatch.context() as mp, open_dataset(reference) as ds:
-        mp.setattr(writing, "DIRECT_MIN", 1 << 62)
-        ds.replace(3, change)
-        ds.save()
+    monkeypatch.setattr(core.dataset.store.os, "pwrite", pwrite)
+    save_with_change(path)
+    assert refused == [8192], "the first refusal should switch the rest of the file to buffered writes"
+    assert path.read_bytes() == expected
+
+
+def test_a_short_direct_write_is_finished_through_the_page_cache(tmp_path, monkeypatch, direct):
+    data = varied_file(random.Random(10))
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(data)
+    expected = buffered_save(tmp_path, monkeypatch, data)
+    real = os.pwrite
+    short = []
+
+    def pwrite(fd, buffer, offset):
+        if is_direct(fd) and not short:
+            short.append(offset)
+            return real(fd, buffer[:1000], offset)  # as a full disk may: part of it, unaligned
+        return real(fd, buffer, offset)
 
     monkeypatch.setattr(core.dataset.store.os, "pwrite", pwrite)
-    with open_dataset(path) as ds:
-        ds.replace(3, change)
-        ds.save()
-        assert not ds.dirty
-    assert refused == [8192], "the first refusal should switch the rest of the file to buffered writes"
-    assert path.read_bytes() == reference.read_bytes()
+    save_with_change(path)
+    assert short == [0]
+    assert path.read_bytes() == expected
+
+
+def test_where_direct_io_is_refused_at_once_the_file_is_written_buffered_and_not_read_back(tmp_path, monkeypatch, direct):
+    data = varied_file(random.Random(11))
+    expected = buffered_save(tmp_path, monkeypatch, data)
+    warmed = []
+    monkeypatch.setattr(core.dataset.store, "warm", lambda fd: warmed.append(fd))
+    for how in ("fcntl", "first write"):
+        path = tmp_path / f"{how}.jsonl"
+        path.write_bytes(data)
+        with monkeypatch.context() as mp:
+            if how == "fcntl":  # a filesystem with no direct I/O at all
+                real = fcntl.fcntl
+
+                def refuse(fd, command, arg=0):
+                    if command == fcntl.F_SETFL and arg & os.O_DIRECT:
+                        raise OSError(errno.EINVAL, "Invalid argument")
+                    return real(fd, command, arg)
+
+                mp.setattr(writing.fcntl, "fcntl", refuse)
+            else:  # one that takes the flag and refuses every direct write
+                real_pwrite = os.pwrite
+
+                def pwrite(fd, buffer, offset):
+                    if is_direct(fd):
+                        raise OSError(errno.EINVAL, "Invalid argument")
+                    return real_pwrite(fd, buffer, offset)
+
+                mp.setattr(core.dataset.store.os, "pwrite", pwrite)
+            save_with_change(path)
+        assert path.read_bytes() == expected, how
+    assert warmed == [], "a file written through the page cache needs no reading back"
 
 
 def test_small_files_stay_buffered(tmp_path, monkeypatch):
+    if not direct_io_works(tmp_path):
+        pytest.skip(f"the filesystem of {tmp_path} refuses O_DIRECT: every save there is buffered")
     monkeypatch.setattr(writing, "DIRECT_MIN", 32 << 20)
     counted = DirectWrites(monkeypatch)
     path = tmp_path / "d.jsonl"

@@ -211,6 +211,7 @@ class Dataset:
         self._cache: OrderedDict[tuple, object] = OrderedDict()
         self._reindex()
         self._listeners: list[Callable[[Dataset], None]] = []  # the journal, the browser, …
+        self._warming = None  # stops the last saved file being read back (see writing.warm)
 
     # ---------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -462,11 +463,17 @@ class Dataset:
                 f"{self.path} changed on disk since it was opened",
                 "save to another file, or reload it (your edits would be lost on reload)",
             )
+        self._stop_warming()  # this save reads the file being read back itself
         fd, (placed, uncached) = atomic_write(target, self._write)
         self._rebase(fd, target, placed)
         if uncached:
-            warm(fd)  # the next save copies from this file
+            self._warming = warm(fd)  # the next save copies from this file
         return target
+
+    def _stop_warming(self) -> None:
+        if self._warming is not None:
+            self._warming.set()
+            self._warming = None
 
     def _write(self, fd: int) -> tuple[list[int], bool]:
         """Write the document into `fd`; returns the offset where each piece landed, and whether
@@ -591,6 +598,7 @@ class Dataset:
             callback(self)
 
     def close(self) -> None:
+        self._stop_warming()
         for source in self._sources:
             try:
                 os.close(source.fd)

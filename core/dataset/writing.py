@@ -9,12 +9,12 @@ A new file is written front to back through an `Output`, one of two ways with th
   buffer is written with O_DIRECT, around the page cache. On this project's machines (2-core
   VMs) a buffered copy of a 1.1 GB file plus its fsync took 0.8–3.3 s, most of it the kernel
   finding 1.1 GB of fresh memory for the copy's page cache (touching fresh memory alone ran at
-  0.5–1.4 GB/s there); the direct write took 0.7 s. It also leaves the page cache holding the
-  user's other files rather than a second copy of this one.
+  0.5–1.4 GB/s there); the direct write took 0.7 s.
 The last part of the buffer (any length) is written buffered, after O_DIRECT is turned off.
 A file written direct is not in the page cache, and the next save copies from it: `warm` reads
 it back in the background (the same fresh memory, found while the user edits on; asked with
-POSIX_FADV_WILLNEED instead, Linux left the pages slow to read the first time).
+POSIX_FADV_WILLNEED instead, Linux left the pages slow to read the first time). The document
+stops it when it saves again (that save reads the file itself) or closes.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Output:
         self.fd = fd
         self.written = 0
         self._direct = size_hint >= DIRECT_MIN and _set_direct(fd, True)
-        self.bypassed_cache = self._direct  # some of the file went around the page cache
+        self.bypassed_cache = False  # some of the file went around the page cache
         self._buffer = mmap.mmap(-1, BLOCK) if self._direct else None  # page-aligned, as O_DIRECT needs
         self._view = memoryview(self._buffer) if self._buffer is not None else None
         self._held = 0  # bytes in the buffer, not yet written
@@ -120,6 +120,7 @@ class Output:
             if self._direct:
                 try:
                     done = os.pwrite(self.fd, data, self._placed)
+                    self.bypassed_cache = self.bypassed_cache or done > 0
                 except OSError as exc:
                     if exc.errno not in _UNSUPPORTED:
                         raise
@@ -147,28 +148,38 @@ def _set_direct(fd: int, on: bool) -> bool:
     return True
 
 
-def warm(fd: int) -> None:
-    """Read the file open as `fd` into the page cache, in a thread of its own."""
+def warm(fd: int) -> threading.Event | None:
+    """Read the file open as `fd` into the page cache, in a thread of its own.
+
+    Returns an event that stops the reading when set (None when nothing was started).
+    """
     if not hasattr(os, "preadv"):  # only where files are written direct (Linux)
-        return
+        return None
     try:
         own = os.dup(fd)  # the caller may close `fd` meanwhile
     except OSError as exc:  # (out of descriptors: the save itself is done, this only helps the next)
         log.info("could not read the saved file back into the page cache: %s", exc)
-        return
+        return None
+    stop = threading.Event()
 
-    def read_ahead() -> None:
+    def read_back() -> None:
         try:
             buffer = bytearray(1 << 20)
             offset = 0
-            while n := os.preadv(own, [buffer], offset):
+            while not stop.is_set() and (n := os.preadv(own, [buffer], offset)):
                 offset += n
         except OSError as exc:
             log.info("could not read the saved file back into the page cache: %s", exc)
         finally:
             os.close(own)
 
-    threading.Thread(target=read_ahead, name="warm-saved-file", daemon=True).start()
+    try:
+        threading.Thread(target=read_back, name="warm-saved-file", daemon=True).start()
+    except RuntimeError as exc:  # no thread to be had (interpreter shutting down, limits)
+        os.close(own)
+        log.info("could not read the saved file back into the page cache: %s", exc)
+        return None
+    return stop
 
 
 def atomic_write(target: Path, write: Callable[[int], object]) -> tuple[int, object]:
