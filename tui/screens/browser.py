@@ -296,16 +296,20 @@ class BrowserScreen(Screen):
         if message.model != self.model.name:
             return
         self.verdicts.add_chunk(message.source_id, message.lo, message.columns)
-        if self.findings is None or not self.findings.partial or self.findings.layout is not message.layout:
+        fresh = self.findings is None or not self.findings.partial or self.findings.layout is not message.layout
+        if fresh:
             self.findings = FindingsModel(message.layout, message.version, partial=True)
         self.findings.add(message.found)
-        if message.found:
+        checked = (message.source_id, message.lo, message.lo + len(message.columns))
+        if message.found or fresh:
             self._findings_changed()
-        elif self.examples.shows_any(message.source_id, message.lo, message.lo + len(message.columns)):
+        elif self.examples.shows_any(*checked):
             # Only marks and token counts are new, some on screen: those rows are drawn again
             # (rows are cached with their mark); a range not on screen redraws nothing, so a
             # key arriving meanwhile stays quick.
             self.examples.refresh()
+            self._update_detail()
+        elif self.examples.cursor_in(*checked):  # scrolled away from the cursor with the mouse
             self._update_detail()
 
     def on_validation_done(self, message: ValidationDone) -> None:

@@ -334,14 +334,16 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def shows_any(self, source_id: int, lo: int, hi: int) -> bool:
         """Is any row on screen record lo..hi-1 of the source `source_id` (see `Rows.identity`)?"""
-        if self.rows is None:
-            return False
         top = self.scroll_offset.y
-        for position in range(top, min(self.count, top + self.page)):
-            key = self.rows.identity(self.record(position))
-            if key[0] == source_id and lo <= key[1] < hi:
-                return True
-        return False
+        return any(self._is(position, source_id, lo, hi) for position in range(top, min(self.count, top + self.page)))
+
+    def cursor_in(self, source_id: int, lo: int, hi: int) -> bool:
+        """Is the cursor's row record lo..hi-1 of the source `source_id`?"""
+        return self.cursor < self.count and self._is(self.cursor, source_id, lo, hi)
+
+    def _is(self, position: int, source_id: int, lo: int, hi: int) -> bool:
+        key = self.rows.identity(self.record(position))
+        return key[0] == source_id and lo <= key[1] < hi
 
     def set_rows(self, rows: Rows | None) -> None:
         """Show another source of rows (the streamed index, then the opened dataset)."""
@@ -587,11 +589,14 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
             return self._header(width, base, bar)
         position = self.scroll_offset.y + y - 1
         if position >= self.count:
-            return Strip(Strip.blank(width - bar[0], base)._segments + self._bar_segment(y, bar), width)
+            return self._blank_row(width, base, bar, y)
         try:
             return self._row(position, width, base, bar, y)
         except IndexError:  # the document shrank since this frame began; the next one is right
-            return Strip.blank(width, base)
+            return self._blank_row(width, base, bar, y)
+
+    def _blank_row(self, width: int, base: Style, bar: tuple[int, int, int], y: int) -> Strip:
+        return Strip([Segment(" " * (width - bar[0]), base), *self._bar_segment(y, bar)], width)
 
     def _header(self, width: int, base: Style, bar: tuple[int, int, int]) -> Strip:
         scroll = self._bar_segment(0, bar)
