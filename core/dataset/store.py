@@ -463,11 +463,13 @@ class Dataset:
                 f"{self.path} changed on disk since it was opened",
                 "save to another file, or reload it (your edits would be lost on reload)",
             )
-        self._stop_warming()  # this save reads the file being read back itself
         fd, (placed, uncached) = atomic_write(target, self._write)
         self._rebase(fd, target, placed)
+        # The file read back so far was this save's source (left reading meanwhile, it made
+        # the save quicker: two threads finding memory); the new file is the next save's.
+        self._stop_warming()
         if uncached:
-            self._warming = warm(fd)  # the next save copies from this file
+            self._warming = warm(fd)
         return target
 
     def _stop_warming(self) -> None:

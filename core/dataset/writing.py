@@ -14,7 +14,7 @@ The last part of the buffer (any length) is written buffered, after O_DIRECT is 
 A file written direct is not in the page cache, and the next save copies from it: `warm` reads
 it back in the background (the same fresh memory, found while the user edits on; asked with
 POSIX_FADV_WILLNEED instead, Linux left the pages slow to read the first time). The document
-stops it when it saves again (that save reads the file itself) or closes.
+stops it once a newer save has replaced that file, or when it closes.
 """
 
 from __future__ import annotations
