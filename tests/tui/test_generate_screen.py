@@ -28,7 +28,10 @@ async def generating(pilot, count: int = 6) -> GenerateScreen:
     screen.query_one("#gen-count").value = str(count)
     await pilot.press("ctrl+r")
     status = lambda: str(screen.query_one("#gen-status").render())  # noqa: E731
-    await until(pilot, lambda: not screen.running and status().startswith(("Done", "Stopped")), "done", tries=1500)
+    try:
+        await until(pilot, lambda: not screen.running and status().startswith(("Done", "Stopped")), "done", tries=1500)
+    except AssertionError as never:
+        raise AssertionError(f"{never}; running={screen.running}, status: {status()!r}") from None
     return screen
 
 
@@ -44,6 +47,13 @@ async def test_candidates_are_reviewed_one_key_each_and_only_accepted_ones_enter
         assert sum(v == "ok" for v in verdicts(screen).values()) >= 6
         status = str(screen.query_one("#gen-status").render())
         assert status.startswith("Done: ") and "tokens" in status and "dropped" in status
+        # A candidate the run sent is shown after the run ended: the line still says it is done.
+        from tui.screens.generate import Arrived
+
+        last = max(screen.candidates)
+        screen.post_message(Arrived(screen.candidates[last], screen.progress))
+        await pilot.pause()
+        assert str(screen.query_one("#gen-status").render()) == status
         ds = app.document(data)
         table = screen.query_one("#gen-candidates", DataTable)
         ok = [n for n, v in verdicts(screen).items() if v == "ok"]

@@ -86,6 +86,10 @@ class GenerateScreen(Screen):
         self.model = DEFAULT_MODEL
         self.temperature: float | None = None
         self.running = False
+        # How the last run ended, for the status line: "Done: " or "Stopped: " ("" while it runs);
+        # candidates it sent arrive after it ended, and their tally must still say so.
+        self._outcome = ""
+        self._failed = False  # a server error ended it: its message stays on the status line
         self._added = 0
 
     @property
@@ -210,6 +214,7 @@ class GenerateScreen(Screen):
         from core.synthetic.run import generate
 
         self.running = True
+        self._outcome, self._failed = "", False
         try:
             self._status("connecting…")
             conn = await self.app.jobs_feed.connection()
@@ -218,17 +223,20 @@ class GenerateScreen(Screen):
                 conn, self.brief, count, model=self.model, judge=self.judge, temperature=self.temperature,
                 on_candidate=lambda candidate, progress: self.post_message(Arrived(candidate, progress)),
             )  # fmt: skip
-            self._status(self._tally("Done: "))
+            self._outcome = "Done: "
+            self._status(self._tally())
         except ServiceError as error:
+            self._failed = True
             self._status(f"{error.title} — {error.hint}" if error.hint else error.title, error=True)
         except asyncio.CancelledError:
-            self._status(self._tally("Stopped: "))
+            self._outcome = "Stopped: "
+            self._status(self._tally())
             raise
         finally:
             self.running = False
 
-    def _tally(self, start: str = "") -> str:
-        p = self.progress
+    def _tally(self) -> str:
+        start, p = self._outcome, self.progress
         if p is None:
             return start + "nothing received yet."
         said = f"{start}{p.ok} ok of {p.received} received · dropped {p.invalid} invalid, {p.duplicates} duplicates, {p.unreadable} unreadable"
@@ -243,7 +251,8 @@ class GenerateScreen(Screen):
         if message.progress is not None:
             self.progress = message.progress
             self.query_one(ProgressBar).update(progress=min(message.progress.ok, self.query_one(ProgressBar).total or 0))
-            self._status(self._tally())
+            if not self._failed:
+                self._status(self._tally())
         self.candidates[candidate.number] = candidate
         table = self.query_one("#gen-candidates", DataTable)
         key = str(candidate.number)
