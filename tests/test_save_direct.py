@@ -140,16 +140,21 @@ def save_with_change(path) -> None:
         assert not ds.dirty
 
 
+def file_and_expected(tmp_path, monkeypatch, seed: int):
+    """A varied file to save with CHANGE, and the bytes the buffered way saves it as."""
+    data = varied_file(random.Random(seed))
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(data)
+    return path, buffered_save(tmp_path, monkeypatch, data)
+
+
 def is_direct(fd: int) -> bool:
     return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
 
 
 def test_a_direct_write_refused_midway_is_written_through_the_page_cache(tmp_path, monkeypatch, direct):
     """Some filesystems accept O_DIRECT and then refuse a write (EINVAL): the rest goes buffered."""
-    data = varied_file(random.Random(9))
-    path = tmp_path / "d.jsonl"
-    path.write_bytes(data)
-    expected = buffered_save(tmp_path, monkeypatch, data)
+    path, expected = file_and_expected(tmp_path, monkeypatch, 9)
     real = os.pwrite
     refused = []
 
@@ -166,10 +171,7 @@ def test_a_direct_write_refused_midway_is_written_through_the_page_cache(tmp_pat
 
 
 def test_a_short_direct_write_is_finished_through_the_page_cache(tmp_path, monkeypatch, direct):
-    data = varied_file(random.Random(10))
-    path = tmp_path / "d.jsonl"
-    path.write_bytes(data)
-    expected = buffered_save(tmp_path, monkeypatch, data)
+    path, expected = file_and_expected(tmp_path, monkeypatch, 10)
     real = os.pwrite
     short = []
 
