@@ -6,11 +6,10 @@ the next page that way, drawn in idle time), so a million examples cost what the
 cost. Parsed summaries are cached by the record's identity (which changes whenever its bytes
 do) and drawn rows by a generation number bumped on every change and by the row's own mark
 and token count, so an edit, an undo, a filter or new validation results can never leave a
-stale row on screen. `g` takes the line
-number in the header row itself, so jumping costs no more than any other key. The list draws
-its own scroll bar in its last columns (the rows carry it): Textual's scroll bar widget cost
-more to draw on every page than the rows themselves (1.4 ms of a 4 ms page at 120×40, and its
-compositing as much again).
+stale row on screen. `g` takes the line number in the header row itself, so jumping costs no
+more than any other key. The list draws its own scroll bar in its last columns (the rows carry
+it): Textual's scroll bar widget cost more to draw on every page than the rows themselves
+(1.4 ms of a 4 ms page at 120×40, and its compositing as much again).
 
 `Verdicts` holds each record's mark (error, warning, ok, not yet checked) and token count from a
 finished validation report or from the ranges checked so far; `Layout` lets those results
@@ -608,15 +607,16 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
             text.append(" go to line: ")
             text.append(f"{self.entry}▏", self._style("match"))
             text.append(f"   (1–{last:,}; Enter to go, Esc to stay)")
-            return Strip(text_strip(text, width, self.app.console)._segments + scroll, width + bar[0])
-        text.append(f"{'line':>{line_w}}   {'roles':<{roles_w}} ")
-        text.append(f"{'first user message':<{text_w}}"[:text_w])
-        if tokens_w:
-            text.append(f"{'tokens':>{tokens_w}}")
-        return Strip(text_strip(text, width, self.app.console)._segments + scroll, width + bar[0])
+        else:
+            text.append(f"{'line':>{line_w}}   {'roles':<{roles_w}} ")
+            text.append(f"{'first user message':<{text_w}}"[:text_w])
+            if tokens_w:
+                text.append(f"{'tokens':>{tokens_w}}")
+        return Strip([*text_strip(text, width, self.app.console), *scroll], width + bar[0])
 
-    def _row(self, position: int, width: int, base: Style, bar: tuple[int, int, int] = (0, 0, 0), y: int = -1) -> Strip:
-        """Row `position` drawn `width` cells wide, ending in the scroll bar's cells of screen row `y`."""
+    def _row(self, position: int, width: int, base: Style, bar: tuple[int, int, int], y: int = -1) -> Strip:
+        """Row `position` drawn `width` cells wide, ending in the scroll bar's cells of screen row
+        `y` (the track's, for a row drawn ahead of being shown)."""
         rows = self.rows
         record = self.record(position)
         on_cursor = position == self.cursor
@@ -653,7 +653,7 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         if used < width:
             segments.append(Segment(" " * (width - used), row))
         if used > width:
-            segments = Strip(segments).crop(0, width)._segments
+            segments = list(Strip(segments).crop(0, width))
         strip = Strip(segments + scroll, total_width)
         self._strips[key] = strip
         return strip
