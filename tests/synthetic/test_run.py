@@ -62,7 +62,9 @@ async def test_later_requests_list_the_questions_already_written(conn, emulator)
 async def test_requests_ask_only_for_what_is_missing(conn, emulator):
     candidates = await generate(conn, BRIEF, 7, model=GENERATOR, judge=Judge(), per_request=5, concurrency=3)
     asked = [int(b["messages"][1]["content"].split()[1]) for b in chat_bodies(emulator)]
-    assert asked[:2] == [5, 2] and all(1 <= k <= 5 for k in asked)  # never more than are missing, in flight included
+    # never more than are missing, in flight included: the first two go out together (5, then
+    # the 2 still missing), and which of them reaches the server first is up to the network
+    assert sorted(asked[:2]) == [2, 5] and all(1 <= k <= 5 for k in asked)
     assert candidates.progress.ok == 7
 
 
